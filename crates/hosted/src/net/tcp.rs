@@ -1,0 +1,222 @@
+//! TCP on the core's io_uring: listeners with multishot accept, streams that receive into fresh
+//! IOBufs and send IOBuf chains through a gather list.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::task::Poll;
+
+use cairn_rt::iobuf::{IoBuf, IoBufChain, Segment};
+use io_uring::{opcode, types};
+
+use super::addr::RawAddr;
+use super::socket::{self, ListenSocket};
+use super::{RECV_CAPACITY, RECV_HEADROOM};
+use crate::reactor::{MultiOp, Op};
+
+/// The listen backlog of sockets made by [`TcpListener::bind`].
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// A listening socket of this core. One multishot accept stays posted while the listener is
+/// used, so a burst of connections costs one submission.
+pub struct TcpListener {
+    // Declared before `fd` so the accept is cancelled before the socket closes.
+    accepts: RefCell<Option<MultiOp<()>>>,
+    fd: OwnedFd,
+}
+
+impl TcpListener {
+    /// Binds a listening socket on `addr` for the calling core.
+    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        Ok(TcpListener::from_socket(ListenSocket::bind(addr, LISTEN_BACKLOG)?))
+    }
+
+    /// Binds `cores` listening sockets on the same address with `SO_REUSEPORT`, one for each
+    /// core to take with [`from_socket`](Self::from_socket). When `addr` has port 0, the first
+    /// socket's port is used for all.
+    pub fn bind_per_core(addr: SocketAddr, cores: usize) -> io::Result<Vec<ListenSocket>> {
+        let first = ListenSocket::bind(addr, LISTEN_BACKLOG)?;
+        let addr = first.local_addr()?;
+        let mut sockets = vec![first];
+        for _ in 1..cores {
+            sockets.push(ListenSocket::bind(addr, LISTEN_BACKLOG)?);
+        }
+        Ok(sockets)
+    }
+
+    /// Takes a bound socket as the calling core's listener.
+    pub fn from_socket(socket: ListenSocket) -> TcpListener {
+        TcpListener { accepts: RefCell::new(None), fd: socket.fd }
+    }
+
+    /// The address this listener accepts on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket::local_addr(&self.fd)
+    }
+
+    /// Waits for the next connection. It stays on this core.
+    pub async fn accept(&self) -> io::Result<TcpStream> {
+        poll_fn(|cx| loop {
+            let mut accepts = self.accepts.borrow_mut();
+            let op = match &mut *accepts {
+                Some(op) if op.is_active() => op,
+                _ => {
+                    let entry = opcode::AcceptMulti::new(types::Fd(self.fd.as_raw_fd()))
+                        .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+                        .build();
+                    // SAFETY: multishot accept points to no memory (the listener's fd outlives
+                    // the op: the op is dropped, and cancelled, before the fd closes).
+                    accepts.insert(unsafe { MultiOp::start(entry, ()) })
+                }
+            };
+            match op.poll_next(cx) {
+                Poll::Ready(Some(c)) => {
+                    return Poll::Ready(c.into_result().map(|fd| {
+                        // SAFETY: a successful accept completion is a new descriptor we own.
+                        TcpStream::from_fd(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+                    }));
+                }
+                // The multishot ended (e.g. after an error); post a new one.
+                Poll::Ready(None) => continue,
+                Poll::Pending => return Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+/// A TCP connection of this core.
+pub struct TcpStream {
+    fd: OwnedFd,
+}
+
+impl TcpStream {
+    fn from_fd(fd: OwnedFd) -> TcpStream {
+        TcpStream { fd }
+    }
+
+    /// Connects to `addr`.
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let fd = socket::new_socket(&addr, libc::SOCK_STREAM)?;
+        let raw = Box::new(RawAddr::from_socket_addr(&addr));
+        let entry = opcode::Connect::new(types::Fd(fd.as_raw_fd()), raw.as_ptr(), raw.len).build();
+        // SAFETY: the address lives in the boxed `raw`, which the op keeps.
+        let (c, _raw) = unsafe { Op::start(entry, raw) }.await;
+        c.into_result()?;
+        Ok(TcpStream { fd })
+    }
+
+    /// Disables (true) or enables Nagle's algorithm.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        socket::set_int_option(&self.fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, nodelay as i32)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        socket::peer_addr(&self.fd)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket::local_addr(&self.fd)
+    }
+
+    /// Receives what has arrived into a fresh buffer (with [`RECV_HEADROOM`] bytes of headroom).
+    /// `None` once the peer has closed its side.
+    pub async fn recv(&self) -> io::Result<Option<IoBuf>> {
+        let buf = self.recv_into(IoBuf::with_headroom(RECV_HEADROOM, RECV_CAPACITY)).await?;
+        Ok((!buf.is_empty()).then_some(buf))
+    }
+
+    /// Receives into the tailroom of `buf`, which must have some, and returns it with the new
+    /// bytes appended to its view. An unchanged length means the peer closed its side.
+    pub async fn recv_into(&self, mut buf: IoBuf) -> io::Result<IoBuf> {
+        let tail = buf.tailroom_mut();
+        let (ptr, len) = (tail.as_mut_ptr(), tail.len());
+        assert!(len > 0, "recv_into needs a buffer with tailroom");
+        let entry = opcode::Recv::new(types::Fd(self.fd.as_raw_fd()), ptr, len as u32).build();
+        // SAFETY: the kernel writes into `buf`'s tailroom, heap memory owned by `buf`, which the
+        // op keeps (moving the handle does not move the bytes).
+        let (c, mut buf) = unsafe { Op::start(entry, buf) }.await;
+        let n = c.into_result()? as usize;
+        buf.claim_tailroom(n).expect("the kernel wrote at most the tailroom");
+        Ok(buf)
+    }
+
+    /// Sends every byte of `chain` (unique or shared buffers), reading the buffers in place
+    /// through a gather list.
+    pub async fn send<B: Segment + 'static>(&self, mut chain: IoBufChain<B>) -> io::Result<()> {
+        while !chain.is_empty() {
+            let sent = self.send_some(chain).await?;
+            chain = sent.1;
+            chain.advance(sent.0);
+        }
+        Ok(())
+    }
+
+    /// Sends one buffer.
+    pub async fn send_buf(&self, buf: IoBuf) -> io::Result<()> {
+        let mut chain = IoBufChain::<IoBuf>::new();
+        chain.push_back(buf);
+        self.send(chain).await
+    }
+
+    /// One `sendmsg` of the chain's segments: returns how many bytes went, and the chain.
+    async fn send_some<B: Segment + 'static>(
+        &self,
+        chain: IoBufChain<B>,
+    ) -> io::Result<(usize, IoBufChain<B>)> {
+        let mut msg = Box::new(SendMessage::new(chain));
+        msg.fix_pointers();
+        let entry = opcode::SendMsg::new(types::Fd(self.fd.as_raw_fd()), &msg.header)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build();
+        // SAFETY: the header, its gather list and the buffers it points into live in the boxed
+        // message, which the op keeps until the kernel is done.
+        let (c, msg) = unsafe { Op::start(entry, msg) }.await;
+        let n = c.into_result()? as usize;
+        Ok((n, msg.chain))
+    }
+
+    /// Shuts down the sending side: the peer reads end-of-stream after the data sent so far.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        socket::shutdown(&self.fd, libc::SHUT_WR)
+    }
+}
+
+/// A `msghdr` with its gather list over a chain's segments, boxed so the kernel's pointers stay
+/// valid while the message moves between futures.
+pub(crate) struct SendMessage<B: Segment> {
+    pub(crate) header: libc::msghdr,
+    iovecs: Vec<libc::iovec>,
+    pub(crate) chain: IoBufChain<B>,
+    pub(crate) addr: Option<RawAddr>,
+}
+
+impl<B: Segment> SendMessage<B> {
+    /// The most segments one `sendmsg` takes (the kernel's `UIO_MAXIOV`).
+    const MAX_IOV: usize = 1024;
+
+    pub(crate) fn new(chain: IoBufChain<B>) -> SendMessage<B> {
+        let iovecs = chain
+            .slices()
+            .take(Self::MAX_IOV)
+            .map(|s| libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() })
+            .collect();
+        // SAFETY: msghdr is plain data for which all-zero bytes are valid.
+        let header = unsafe { std::mem::zeroed() };
+        SendMessage { header, iovecs, chain, addr: None }
+    }
+
+    /// Points the header at the gather list and address, where they now live.
+    pub(crate) fn fix_pointers(&mut self) {
+        self.header.msg_iov = self.iovecs.as_mut_ptr();
+        self.header.msg_iovlen = self.iovecs.len();
+        if let Some(addr) = &mut self.addr {
+            self.header.msg_name = addr.as_mut_ptr() as *mut libc::c_void;
+            self.header.msg_namelen = addr.len;
+        }
+    }
+}
