@@ -1,0 +1,106 @@
+//! `cairn`: the appliances, tools and benchmarks of the cairn library OS.
+//!
+//! Every subcommand has `--help`. The binary chooses the platform (today: hosted on Linux) and
+//! wires it under the portable core; apps never name a platform (DESIGN.md, "Layers").
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod echo;
+
+/// cairn: a framework for specialized library operating systems and network appliances.
+#[derive(Parser)]
+#[command(name = "cairn", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The memcached-compatible cache appliance (main job; in progress: says what exists).
+    Cache(CacheArgs),
+    /// A TCP echo server on the hosted runtime, one loop per core.
+    Echo(echo::EchoArgs),
+    /// Runs a benchmark against its peer and prints a table and a JSON line.
+    Bench(BenchArgs),
+}
+
+/// Flags a memcached user knows; the appliance itself is the next issue.
+#[derive(clap::Args)]
+struct CacheArgs {
+    /// TCP port to listen on.
+    #[arg(short = 'p', long, default_value_t = 11211)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(short = 'l', long, default_value = "127.0.0.1")]
+    listen: String,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Which benchmark.
+    #[arg(value_enum)]
+    name: BenchName,
+    /// A much shorter run, for a smoke test.
+    #[arg(long)]
+    quick: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchName {
+    /// Calling through an EbbRef against a plain reference.
+    Ebb,
+    /// Hoard's threadtest: cairn's allocator against glibc malloc and mimalloc.
+    Alloc,
+    /// A cross-core spawn_on round trip against std::sync::mpsc ping-pong.
+    Spawn,
+}
+
+impl BenchName {
+    fn as_str(self) -> &'static str {
+        match self {
+            BenchName::Ebb => "ebb",
+            BenchName::Alloc => "alloc",
+            BenchName::Spawn => "spawn",
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Cache(args) => cache(&args),
+        Command::Echo(args) => echo::run(&args),
+        Command::Bench(args) => {
+            let report = match args.name {
+                BenchName::Ebb => bench::ebb::run(args.quick),
+                BenchName::Alloc => bench::alloc::run(args.quick),
+                BenchName::Spawn => bench::spawn::run(args.quick),
+            };
+            report.map(|r| bench::print(args.name.as_str(), &r))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cairn: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cache(args: &CacheArgs) -> Result<(), String> {
+    println!(
+        "cairn cache: the memcached-compatible appliance is not built yet, so nothing listens on {}:{}.",
+        args.listen, args.port
+    );
+    println!("What exists today:");
+    println!("  cairn-rt      Ebbs, per-core event loops, timers, IOBuf, buddy/slab/general allocators");
+    println!("  cairn-hosted  pinned per-core threads on io_uring, eventfd doorbells, TCP/UDP as IOBufs");
+    println!("  cairn echo    a TCP echo server on the hosted runtime (cairn echo --help)");
+    println!("  cairn bench   ebb | alloc | spawn (cairn bench --help)");
+    Ok(())
+}
