@@ -8,13 +8,17 @@
 //!   timeout;
 //! - an eventfd per core as the doorbell that other cores ring ([`platform`]);
 //! - TCP and UDP on the kernel's sockets that take and give IOBufs ([`net`]), with multishot
-//!   accept, so appliances run before cairn's own network stack exists. Listeners bind one
-//!   socket per core with `SO_REUSEPORT`, so a connection accepted on a core stays on it.
+//!   accept and multishot receive into a per-core provided-buffer ring ([`bufring`]), so
+//!   appliances run before cairn's own network stack exists. Listeners bind one socket per core
+//!   with `SO_REUSEPORT`, so a connection accepted on a core stays on it;
+//! - cairn's general-purpose allocator over `mmap`ed memory, installable as the global
+//!   allocator ([`pages`]).
 //!
 //! [`start`] builds the runtime and its core threads.
 #![warn(missing_docs)]
 
 pub mod affinity;
+pub mod bufring;
 pub mod net;
 pub mod pages;
 pub mod platform;

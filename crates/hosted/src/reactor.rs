@@ -24,8 +24,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use cairn_rt::event::Runtime;
 use cairn_rt::slab::{Slab, SlotId};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use crate::bufring::BufRing;
 
 /// `user_data` of the doorbell's eventfd read.
 const DOORBELL: u64 = u64::MAX;
@@ -81,6 +84,7 @@ pub struct Reactor {
     doorbell: OwnedFd,
     doorbell_value: Box<UnsafeCell<u64>>,
     completions: Cell<u64>,
+    buf_ring: Option<&'static BufRing>,
 }
 
 thread_local! {
@@ -88,14 +92,22 @@ thread_local! {
 }
 
 impl Reactor {
-    /// Creates a ring for the calling core, keeps a read of `doorbell` posted on it, and makes it
-    /// the calling thread's reactor. It lives for the rest of the program.
-    pub fn install(doorbell: OwnedFd) -> io::Result<&'static Reactor> {
+    /// Creates a ring for the calling core, keeps a read of `doorbell` posted on it, registers a
+    /// provided-buffer ring for multishot receives when the kernel has them, and makes it the
+    /// calling thread's reactor. It lives for the rest of the program.
+    ///
+    /// The ring defers the kernel's completion work to this thread's next `io_uring_enter`
+    /// (`COOP_TASKRUN`) and flags when some is pending (`TASKRUN_FLAG`), so a polling core
+    /// enters the kernel only when there is something to collect ([`flush`](Self::flush)).
+    pub fn install(doorbell: OwnedFd, runtime: &'static Runtime) -> io::Result<&'static Reactor> {
         let ring = IoUring::builder()
             .setup_single_issuer()
             .setup_coop_taskrun()
+            .setup_taskrun_flag()
             .build(RING_ENTRIES)
             .or_else(|_| IoUring::new(RING_ENTRIES))?;
+        // Multishot receive needs Linux 6.0; without it, receives are single-shot.
+        let buf_ring = BufRing::register(&ring, runtime).ok();
         let reactor: &'static Reactor = Box::leak(Box::new(Reactor {
             ring: RefCell::new(ring),
             ops: RefCell::new(Slab::default()),
@@ -103,6 +115,7 @@ impl Reactor {
             doorbell,
             doorbell_value: Box::new(UnsafeCell::new(0)),
             completions: Cell::new(0),
+            buf_ring,
         }));
         reactor.arm_doorbell();
         CURRENT.with(|c| c.set(Some(reactor)));
@@ -121,6 +134,19 @@ impl Reactor {
     /// On a thread that is not a hosted cairn core.
     pub fn current() -> &'static Reactor {
         Self::try_current().expect("not on a hosted cairn core (no io_uring reactor)")
+    }
+
+    /// This core's provided-buffer ring, if the kernel supports one.
+    pub fn buf_ring(&self) -> Option<&'static BufRing> {
+        self.buf_ring
+    }
+
+    /// Gives back the provided buffer a completion carries, if any (for completions nobody
+    /// will read: abandoned operations).
+    fn release_buffer(&self, flags: u32) {
+        if let (Some(ring), Some(bid)) = (self.buf_ring, cqueue::buffer_select(flags)) {
+            ring.recycle(bid);
+        }
     }
 
     /// Completions dispatched by this reactor so far.
@@ -215,18 +241,31 @@ impl Reactor {
     pub fn abandon(&self, id: OpId, keepalive: Box<dyn Any>) {
         let mut ops = self.ops.borrow_mut();
         let Some(state) = ops.get_mut(id) else { return };
-        if matches!(state, OpState::Waiting { finished: true, .. }) {
+        let finished = matches!(state, OpState::Waiting { finished: true, .. });
+        let old = std::mem::replace(state, OpState::Abandoned { _keepalive: keepalive });
+        if finished {
             ops.remove(id);
-            return;
         }
-        *state = OpState::Abandoned { _keepalive: keepalive };
         drop(ops);
-        self.start_unwatched(opcode::AsyncCancel::new(id.to_u64()).build());
+        if let OpState::Waiting { results, .. } = old {
+            for c in results {
+                self.release_buffer(c.flags);
+            }
+        }
+        if !finished {
+            self.start_unwatched(opcode::AsyncCancel::new(id.to_u64()).build());
+        }
     }
 
-    /// Hands queued submissions to the kernel without waiting.
+    /// Hands queued submissions to the kernel without waiting, and lets the kernel post
+    /// completions it has deferred to this thread. No system call when there is neither.
     pub fn flush(&self) {
-        if self.unsubmitted.replace(false) {
+        let kernel_waits = {
+            let mut ring = self.ring.borrow_mut();
+            let sq = ring.submission();
+            sq.taskrun() || sq.cq_overflow()
+        };
+        if self.unsubmitted.replace(false) || kernel_waits {
             if let Err(e) = self.ring.borrow().submit() {
                 if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EINTR) {
                     panic!("io_uring submit failed: {e}");
@@ -242,6 +281,7 @@ impl Reactor {
         let mut handled = 0;
         let mut rearm_doorbell = false;
         let mut wake = Vec::new();
+        let mut orphaned = Vec::new();
         {
             let mut ring = self.ring.borrow_mut();
             let mut ops = self.ops.borrow_mut();
@@ -261,10 +301,13 @@ impl Reactor {
                                     wake.push(w);
                                 }
                             }
-                            Some(OpState::Abandoned { .. }) if !more => {
-                                ops.remove(id);
+                            Some(OpState::Abandoned { .. }) => {
+                                orphaned.push(cqe.flags());
+                                if !more {
+                                    ops.remove(id);
+                                }
                             }
-                            _ => {}
+                            None => orphaned.push(cqe.flags()),
                         }
                     }
                 }
@@ -272,6 +315,9 @@ impl Reactor {
         }
         if rearm_doorbell {
             self.arm_doorbell();
+        }
+        for flags in orphaned {
+            self.release_buffer(flags);
         }
         for w in wake {
             w.wake();

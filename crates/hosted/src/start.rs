@@ -67,7 +67,7 @@ where
             let block: &'static CoreBlock = Box::leak(Box::new(CoreBlock::new(core)));
             // SAFETY: the block is leaked, so it outlives its installation on this thread.
             unsafe { percore::install(block) };
-            Reactor::install(doorbell).expect("cannot create the core's io_uring");
+            Reactor::install(doorbell, runtime).expect("cannot create the core's io_uring");
             let em = runtime.start_core();
             let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(core)));
             ready.wait();

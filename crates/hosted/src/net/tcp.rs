@@ -14,7 +14,8 @@ use io_uring::{opcode, types};
 use super::addr::RawAddr;
 use super::socket::{self, ListenSocket};
 use super::{RECV_CAPACITY, RECV_HEADROOM};
-use crate::reactor::{MultiOp, Op};
+use crate::bufring;
+use crate::reactor::{MultiOp, Op, Reactor};
 
 /// The listen backlog of sockets made by [`TcpListener::bind`].
 pub const LISTEN_BACKLOG: i32 = 4096;
@@ -73,9 +74,10 @@ impl TcpListener {
             };
             match op.poll_next(cx) {
                 Poll::Ready(Some(c)) => {
-                    return Poll::Ready(c.into_result().map(|fd| {
+                    return Poll::Ready(c.into_result().map(|fd| TcpStream {
+                        receiver: RefCell::new(None),
                         // SAFETY: a successful accept completion is a new descriptor we own.
-                        TcpStream::from_fd(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+                        fd: unsafe { OwnedFd::from_raw_fd(fd as i32) },
                     }));
                 }
                 // The multishot ended (e.g. after an error); post a new one.
@@ -88,15 +90,25 @@ impl TcpListener {
 }
 
 /// A TCP connection of this core.
+///
+/// Receiving keeps one multishot receive posted on the socket: the kernel fills buffers of the
+/// core's provided-buffer ring as data arrives, and [`recv`](Self::recv) hands them out as
+/// IOBufs without a copy. When the ring has no free buffer (the application holds them all), a
+/// receive falls back to a single-shot receive into a fresh buffer.
 pub struct TcpStream {
+    // Declared before `fd` so the receive is cancelled before the socket closes.
+    receiver: RefCell<Option<MultiOp<()>>>,
     fd: OwnedFd,
 }
 
-impl TcpStream {
-    fn from_fd(fd: OwnedFd) -> TcpStream {
-        TcpStream { fd }
-    }
+/// What the multishot receive produced.
+enum Received {
+    Data(IoBuf),
+    End,
+    NoBuffers,
+}
 
+impl TcpStream {
     /// Connects to `addr`.
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         let fd = socket::new_socket(&addr, libc::SOCK_STREAM)?;
@@ -105,7 +117,7 @@ impl TcpStream {
         // SAFETY: the address lives in the boxed `raw`, which the op keeps.
         let (c, _raw) = unsafe { Op::start(entry, raw) }.await;
         c.into_result()?;
-        Ok(TcpStream { fd })
+        Ok(TcpStream { receiver: RefCell::new(None), fd })
     }
 
     /// Disables (true) or enables Nagle's algorithm.
@@ -123,11 +135,54 @@ impl TcpStream {
         socket::local_addr(&self.fd)
     }
 
-    /// Receives what has arrived into a fresh buffer (with [`RECV_HEADROOM`] bytes of headroom).
+    /// Receives what has arrived: a buffer of the core's provided-buffer ring, or a fresh one
+    /// (with [`RECV_HEADROOM`] bytes of headroom) when the ring is empty or the kernel has none.
     /// `None` once the peer has closed its side.
     pub async fn recv(&self) -> io::Result<Option<IoBuf>> {
+        if Reactor::current().buf_ring().is_some() {
+            match self.recv_multishot().await? {
+                Received::Data(buf) => return Ok(Some(buf)),
+                Received::End => return Ok(None),
+                Received::NoBuffers => {}
+            }
+        }
         let buf = self.recv_into(IoBuf::with_headroom(RECV_HEADROOM, RECV_CAPACITY)).await?;
         Ok((!buf.is_empty()).then_some(buf))
+    }
+
+    async fn recv_multishot(&self) -> io::Result<Received> {
+        let ring = Reactor::current().buf_ring().expect("checked by recv");
+        poll_fn(|cx| loop {
+            let mut receiver = self.receiver.borrow_mut();
+            let op = match &mut *receiver {
+                Some(op) if op.is_active() => op,
+                _ => {
+                    let entry = opcode::RecvMulti::new(types::Fd(self.fd.as_raw_fd()), bufring::GROUP)
+                        .build();
+                    // SAFETY: the kernel writes only into ring buffers, which live for the rest of
+                    // the program and are handed out only after their completion.
+                    receiver.insert(unsafe { MultiOp::start(entry, ()) })
+                }
+            };
+            let c = match op.poll_next(cx) {
+                Poll::Ready(Some(c)) => c,
+                // The multishot ended; post a new one.
+                Poll::Ready(None) => continue,
+                Poll::Pending => return Poll::Pending,
+            };
+            return Poll::Ready(match (c.result, c.buffer_id()) {
+                (n, Some(bid)) if n > 0 => Ok(Received::Data(ring.lend(bid, n as usize))),
+                (n, bid) if n >= 0 => {
+                    if let Some(bid) = bid {
+                        ring.recycle(bid);
+                    }
+                    Ok(Received::End)
+                }
+                (n, _) if -n == libc::ENOBUFS => Ok(Received::NoBuffers),
+                (n, _) => Err(io::Error::from_raw_os_error(-n)),
+            });
+        })
+        .await
     }
 
     /// Receives into the tailroom of `buf`, which must have some, and returns it with the new
