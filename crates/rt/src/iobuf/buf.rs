@@ -222,8 +222,8 @@ impl IoBuf {
     }
 
     /// Joins `back` onto the end of this buffer without copying, if the two were split from
-    /// one buffer and still meet at the cut (this one has no tailroom, `back` no headroom).
-    /// Otherwise returns `back` unchanged.
+    /// one buffer and still meet at the cut (this one has no tailroom, `back` no headroom), or
+    /// if `back` is empty with no room at all. Otherwise returns `back` unchanged.
     pub fn try_join(&mut self, back: IoBuf) -> Result<(), IoBuf> {
         self.region.try_join(back.region).map_err(|region| IoBuf { region })
     }

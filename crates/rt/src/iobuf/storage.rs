@@ -419,10 +419,15 @@ impl Region {
     }
 
     /// Joins `back` onto the end of this region if the two were cut from one region and still
-    /// meet at the cut (this one has no tailroom, `back` no headroom); otherwise hands `back`
-    /// back unchanged. Unowned storage never joins: two `'static` slices that happen to be
+    /// meet at the cut (this one has no tailroom, `back` no headroom), or if `back` is an empty
+    /// region with no room at all; otherwise hands `back` back unchanged. Unowned storage never joins: two `'static` slices that happen to be
     /// adjacent may be different objects.
     pub(crate) fn try_join(&mut self, back: Region) -> Result<(), Region> {
+        if back.capacity == 0 {
+            // Nothing to join (e.g. the empty back half of a buffer that never allocated):
+            // dropping `back` releases whatever reference it held.
+            return Ok(());
+        }
         let meets = self.block.is_some()
             && self.block == back.block
             && self.tailroom() == 0
