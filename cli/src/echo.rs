@@ -25,7 +25,8 @@ pub fn run(args: &EchoArgs) -> Result<(), String> {
     let ip = args.listen.parse().map_err(|e| format!("bad --listen {}: {e}", args.listen))?;
     let addr = SocketAddr::new(ip, args.port);
     let cores = args.threads.unwrap_or_else(cairn_hosted::affinity::available_cores).max(1);
-    let sockets = TcpListener::bind_per_core(addr, cores).map_err(|e| format!("bind {addr}: {e}"))?;
+    let sockets =
+        TcpListener::bind_per_core(addr, cores).map_err(|e| format!("bind {addr}: {e}"))?;
     let sockets: &'static Mutex<Vec<Option<ListenSocket>>> =
         Box::leak(Box::new(Mutex::new(sockets.into_iter().map(Some).collect())));
     let handle = cairn_hosted::start(cores, move |core| {

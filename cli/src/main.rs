@@ -98,8 +98,12 @@ fn cache(args: &CacheArgs) -> Result<(), String> {
         args.listen, args.port
     );
     println!("What exists today:");
-    println!("  cairn-rt      Ebbs, per-core event loops, timers, IOBuf, buddy/slab/general allocators");
-    println!("  cairn-hosted  pinned per-core threads on io_uring, eventfd doorbells, TCP/UDP as IOBufs");
+    println!(
+        "  cairn-rt      Ebbs, per-core event loops, timers, IOBuf, buddy/slab/general allocators"
+    );
+    println!(
+        "  cairn-hosted  pinned per-core threads on io_uring, eventfd doorbells, TCP/UDP as IOBufs"
+    );
     println!("  cairn echo    a TCP echo server on the hosted runtime (cairn echo --help)");
     println!("  cairn bench   ebb | alloc | spawn (cairn bench --help)");
     Ok(())

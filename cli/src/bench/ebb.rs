@@ -74,7 +74,14 @@ pub fn run(quick: bool) -> Result<Report, String> {
     let table = format!(
         "ebb: {n} calls of an inlined method, best of {rounds} rounds\n\
          {:<24}{:>12}\n{:<24}{:>12.3}\n{:<24}{:>12.3}\n{:<24}{:>12.3}\n",
-        "path", "ns/call", "EbbRef (multicore)", best_ebb, "plain &T", best_plain, "overhead", overhead
+        "path",
+        "ns/call",
+        "EbbRef (multicore)",
+        best_ebb,
+        "plain &T",
+        best_plain,
+        "overhead",
+        overhead
     );
     Ok(Report {
         table,

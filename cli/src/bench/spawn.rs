@@ -70,7 +70,8 @@ fn std_round_trips(rounds: u64) -> f64 {
 pub fn run(quick: bool) -> Result<Report, String> {
     let rounds: u64 = if quick { 2_000 } else { 200_000 };
     let repeats = if quick { 1 } else { 5 };
-    let handle = cairn_hosted::start(2, |_| {}).map_err(|e| format!("cannot start 2 cores: {e}"))?;
+    let handle =
+        cairn_hosted::start(2, |_| {}).map_err(|e| format!("cannot start 2 cores: {e}"))?;
     let runtime = handle.runtime();
     super::progress("warming up both");
     cairn_round_trips(runtime, rounds / 10 + 1)?;

@@ -101,7 +101,12 @@ impl BufRing {
         // SAFETY: the ring mapping is page-aligned, zeroed, large enough for `entries` entries
         // and lives for the rest of the program (the BufRing is leaked).
         unsafe {
-            ring.submitter().register_buf_ring_with_flags(this.ring.base.as_ptr() as u64, BUFFERS, GROUP, 0)?
+            ring.submitter().register_buf_ring_with_flags(
+                this.ring.base.as_ptr() as u64,
+                BUFFERS,
+                GROUP,
+                0,
+            )?
         };
         for bid in 0..BUFFERS {
             this.push(bid);

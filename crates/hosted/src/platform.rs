@@ -73,7 +73,11 @@ impl Platform for HostedPlatform {
         // SAFETY: writes 8 bytes from a live u64 to an eventfd this platform owns. A full
         // counter (EAGAIN) already means "wake up", so the result needs no handling.
         unsafe {
-            libc::write(self.doorbells[core].as_raw_fd(), &one as *const u64 as *const libc::c_void, 8);
+            libc::write(
+                self.doorbells[core].as_raw_fd(),
+                &one as *const u64 as *const libc::c_void,
+                8,
+            );
         }
     }
 }

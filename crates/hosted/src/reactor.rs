@@ -295,7 +295,10 @@ impl Reactor {
                         let more = cqueue::more(cqe.flags());
                         match ops.get_mut(id) {
                             Some(OpState::Waiting { waker, results, finished }) => {
-                                results.push_back(Completion { result: cqe.result(), flags: cqe.flags() });
+                                results.push_back(Completion {
+                                    result: cqe.result(),
+                                    flags: cqe.flags(),
+                                });
                                 *finished = !more;
                                 if let Some(w) = waker.take() {
                                     wake.push(w);
@@ -333,7 +336,9 @@ impl Reactor {
         let ring = self.ring.borrow();
         let result = match timeout_ns {
             Some(ns) => {
-                let ts = types::Timespec::new().sec(ns / 1_000_000_000).nsec((ns % 1_000_000_000) as u32);
+                let ts = types::Timespec::new()
+                    .sec(ns / 1_000_000_000)
+                    .nsec((ns % 1_000_000_000) as u32);
                 let args = types::SubmitArgs::new().timespec(&ts);
                 ring.submitter().submit_with_args(1, &args)
             }

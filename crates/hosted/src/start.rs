@@ -61,24 +61,25 @@ where
         let ready = ready.clone();
         let doorbell = platform.doorbell_for(core)?;
         let cpu = affinity::cpu_for_core(core)?;
-        let thread = thread::Builder::new().name(format!("cairn-core-{core}")).spawn(move || {
-            // Pinning can fail in a restricted container; the core still works unpinned.
-            let _ = affinity::pin_current_thread(cpu);
-            let block: &'static CoreBlock = Box::leak(Box::new(CoreBlock::new(core)));
-            // SAFETY: the block is leaked, so it outlives its installation on this thread.
-            unsafe { percore::install(block) };
-            Reactor::install(doorbell, runtime).expect("cannot create the core's io_uring");
-            let em = runtime.start_core();
-            let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(core)));
-            ready.wait();
-            if let Err(panic) = first {
-                runtime.shutdown();
-                std::panic::resume_unwind(panic);
-            }
-            em.run();
-            // SAFETY: uninstalling leaves this thread with no block.
-            unsafe { percore::install(std::ptr::null()) };
-        })?;
+        let thread =
+            thread::Builder::new().name(format!("cairn-core-{core}")).spawn(move || {
+                // Pinning can fail in a restricted container; the core still works unpinned.
+                let _ = affinity::pin_current_thread(cpu);
+                let block: &'static CoreBlock = Box::leak(Box::new(CoreBlock::new(core)));
+                // SAFETY: the block is leaked, so it outlives its installation on this thread.
+                unsafe { percore::install(block) };
+                Reactor::install(doorbell, runtime).expect("cannot create the core's io_uring");
+                let em = runtime.start_core();
+                let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(core)));
+                ready.wait();
+                if let Err(panic) = first {
+                    runtime.shutdown();
+                    std::panic::resume_unwind(panic);
+                }
+                em.run();
+                // SAFETY: uninstalling leaves this thread with no block.
+                unsafe { percore::install(std::ptr::null()) };
+            })?;
         threads.push(thread);
     }
     ready.wait();

@@ -19,7 +19,8 @@ const CORES: usize = 2;
 
 #[test]
 fn echo_path_copies_nothing_and_every_ring_buffer_comes_back() {
-    let sockets = TcpListener::bind_per_core(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), CORES).unwrap();
+    let sockets =
+        TcpListener::bind_per_core(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), CORES).unwrap();
     let addr = sockets[0].local_addr().unwrap();
     let sockets: &'static Mutex<Vec<Option<ListenSocket>>> =
         Box::leak(Box::new(Mutex::new(sockets.into_iter().map(Some).collect())));

@@ -251,11 +251,8 @@ unsafe impl Send for LocalIdMap {}
 // SAFETY: as above.
 unsafe impl Sync for LocalIdMap {}
 
-static LOCAL_ID_MAP: spin::RwLock<LocalIdMap> = spin::RwLock::new(LocalIdMap {
-    bindings: BTreeMap::new(),
-    generation: 0,
-    blocks: Vec::new(),
-});
+static LOCAL_ID_MAP: spin::RwLock<LocalIdMap> =
+    spin::RwLock::new(LocalIdMap { bindings: BTreeMap::new(), generation: 0, blocks: Vec::new() });
 
 /// Records that `block` is installed on some thread, so rebinding can invalidate its table.
 pub(crate) fn register_block(block: *const CoreBlock) {
@@ -322,10 +319,9 @@ fn resolve<T: 'static>(id: EbbId, block: &CoreBlock) -> &'static T {
                 }
             }
             Kind::Custom(handler) => handler(id, core),
-            Kind::Static => panic!(
-                "static {id:?} ({}) has no representative on core {core}",
-                binding.type_name
-            ),
+            Kind::Static => {
+                panic!("static {id:?} ({}) has no representative on core {core}", binding.type_name)
+            }
         };
         let map = LOCAL_ID_MAP.read();
         if map.bindings.get(&id).map(|b| b.generation) == Some(binding.generation) {

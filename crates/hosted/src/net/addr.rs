@@ -14,7 +14,10 @@ impl RawAddr {
     /// Space for the kernel to write any address into.
     pub(crate) fn empty() -> RawAddr {
         // SAFETY: sockaddr_storage is plain data for which all-zero bytes are valid.
-        RawAddr { storage: unsafe { mem::zeroed() }, len: mem::size_of::<libc::sockaddr_storage>() as _ }
+        RawAddr {
+            storage: unsafe { mem::zeroed() },
+            len: mem::size_of::<libc::sockaddr_storage>() as _,
+        }
     }
 
     pub(crate) fn from_socket_addr(addr: &SocketAddr) -> RawAddr {
@@ -73,7 +76,9 @@ impl RawAddr {
                     sin6.sin6_scope_id,
                 )))
             }
-            family => Err(io::Error::new(io::ErrorKind::InvalidData, format!("address family {family}"))),
+            family => {
+                Err(io::Error::new(io::ErrorKind::InvalidData, format!("address family {family}")))
+            }
         }
     }
 }

@@ -157,8 +157,9 @@ impl TcpStream {
             let op = match &mut *receiver {
                 Some(op) if op.is_active() => op,
                 _ => {
-                    let entry = opcode::RecvMulti::new(types::Fd(self.fd.as_raw_fd()), bufring::GROUP)
-                        .build();
+                    let entry =
+                        opcode::RecvMulti::new(types::Fd(self.fd.as_raw_fd()), bufring::GROUP)
+                            .build();
                     // SAFETY: the kernel writes only into ring buffers, which live for the rest of
                     // the program and are handed out only after their completion.
                     receiver.insert(unsafe { MultiOp::start(entry, ()) })

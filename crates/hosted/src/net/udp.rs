@@ -47,7 +47,8 @@ impl UdpSocket {
     pub async fn recv_from(&self, max_len: usize) -> io::Result<(IoBuf, SocketAddr)> {
         let mut buf = IoBuf::with_headroom(RECV_HEADROOM, max_len.max(1));
         let tail = buf.tailroom_mut();
-        let iovec = libc::iovec { iov_base: tail.as_mut_ptr() as *mut libc::c_void, iov_len: tail.len() };
+        let iovec =
+            libc::iovec { iov_base: tail.as_mut_ptr() as *mut libc::c_void, iov_len: tail.len() };
         // SAFETY: msghdr is plain data for which all-zero bytes are valid.
         let header = unsafe { std::mem::zeroed() };
         let mut msg = Box::new(RecvMessage { header, iovec, from: RawAddr::empty(), buf });

@@ -15,9 +15,9 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use crate::slab::{Slab, SlotId};
 use super::{EventManager, Remote, Runtime};
 use crate::percore::CoreId;
+use crate::slab::{Slab, SlotId};
 
 /// The id of a task in its core's table.
 pub(crate) type TaskId = SlotId;

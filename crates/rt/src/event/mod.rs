@@ -35,11 +35,11 @@ use core::cell::{Cell, RefCell};
 use core::future::Future;
 use core::sync::atomic::{fence, AtomicBool, Ordering};
 
-pub use counters::Counters;
+use crate::slab::{Slab, SlotId};
 use counters::CoreCounters;
+pub use counters::Counters;
 pub use executor::JoinHandle;
 use executor::{TaskHandle, TaskId, TaskTable};
-use crate::slab::{Slab, SlotId};
 pub use idle::IdleHandlerId;
 use idle::IdleHandlers;
 pub use sleep::{sleep_ns, Sleep};
@@ -115,7 +115,11 @@ impl Runtime {
     pub fn start_core(&'static self) -> &'static EventManager {
         let block = percore::current_block().expect("start_core off a cairn core");
         assert!(block.core < self.cores.len(), "core {} beyond the runtime's cores", block.core);
-        assert!(block.event_manager.get().is_null(), "core {} already has an event manager", block.core);
+        assert!(
+            block.event_manager.get().is_null(),
+            "core {} already has an event manager",
+            block.core
+        );
         let now = self.platform.now_ns();
         let em: &'static EventManager = Box::leak(Box::new(EventManager {
             core: block.core,
@@ -400,8 +404,9 @@ impl EventManager {
             return;
         }
         timer.callback = Some(callback);
-        timer.key =
-            Some(self.timers.borrow_mut().insert(now + timer.period_ns, TimerAction::Periodic(slot)));
+        timer.key = Some(
+            self.timers.borrow_mut().insert(now + timer.period_ns, TimerAction::Periodic(slot)),
+        );
     }
 
     /// Spawns a future on this core; it is polled as a synthetic event whenever it is woken.
@@ -432,7 +437,9 @@ impl EventManager {
     /// Runs `callback` once, `delay_ns` from now.
     pub fn set_timer(&self, delay_ns: u64, callback: impl FnOnce() + 'static) -> TimerId {
         let deadline = self.runtime.platform.now_ns().saturating_add(delay_ns);
-        TimerId::Once(self.timers.borrow_mut().insert(deadline, TimerAction::Once(Box::new(callback))))
+        TimerId::Once(
+            self.timers.borrow_mut().insert(deadline, TimerAction::Once(Box::new(callback))),
+        )
     }
 
     /// Runs `callback` every `period_ns` (at least 1 ns), first `period_ns` from now, until
@@ -473,7 +480,11 @@ impl EventManager {
         }
     }
 
-    pub(crate) fn insert_waker_timer(&self, deadline_ns: u64, waker: core::task::Waker) -> TimerKey {
+    pub(crate) fn insert_waker_timer(
+        &self,
+        deadline_ns: u64,
+        waker: core::task::Waker,
+    ) -> TimerKey {
         self.timers.borrow_mut().insert(deadline_ns, TimerAction::Wake(waker))
     }
 

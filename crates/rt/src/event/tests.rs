@@ -68,7 +68,11 @@ impl Platform for ThreadPlatform {
 }
 
 /// Makes the calling thread core `core` of `runtime` until the guard drops.
-fn enter(platform: &ThreadPlatform, runtime: &'static Runtime, core: CoreId) -> (CoreGuard, &'static EventManager) {
+fn enter(
+    platform: &ThreadPlatform,
+    runtime: &'static Runtime,
+    core: CoreId,
+) -> (CoreGuard, &'static EventManager) {
     let guard = CoreGuard::enter(core);
     platform.threads.lock().unwrap()[core] = Some(thread::current());
     let em = runtime.start_core();
