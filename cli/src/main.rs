@@ -10,6 +10,13 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod echo;
 
+/// Every allocation of the binary is served by cairn's own general-purpose allocator (per-core
+/// slab caches over a buddy page allocator, fed by mmap), as an EbbRT application uses its
+/// library OS's allocator.
+#[global_allocator]
+static ALLOCATOR: cairn_hosted::pages::HostedAllocator =
+    cairn_hosted::pages::HostedAllocator::new();
+
 /// cairn: a framework for specialized library operating systems and network appliances.
 #[derive(Parser)]
 #[command(name = "cairn", version, about, long_about = None, propagate_version = true)]
