@@ -115,3 +115,24 @@ fn cache(args: &CacheArgs) -> Result<(), String> {
     println!("  cairn bench   ebb | alloc | spawn (cairn bench --help)");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_has_help_and_the_definition_is_consistent() {
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        cmd.clone().debug_assert();
+        for sub in cmd.get_subcommands() {
+            assert!(sub.get_about().is_some(), "{} has no help text", sub.get_name());
+        }
+        for name in ["cache", "echo", "bench"] {
+            let err = super::Cli::command()
+                .try_get_matches_from(["cairn", name, "--help"])
+                .expect_err("--help exits early");
+            assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp, "{name} --help");
+        }
+    }
+}

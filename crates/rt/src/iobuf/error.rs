@@ -22,6 +22,8 @@ impl fmt::Display for NotEnoughRoom {
     }
 }
 
+impl core::error::Error for NotEnoughRoom {}
+
 /// A read needed more bytes than remained in the chain or cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnexpectedEnd {
@@ -36,6 +38,8 @@ impl fmt::Display for UnexpectedEnd {
         write!(f, "needed {} bytes but only {} remain", self.requested, self.remaining)
     }
 }
+
+impl core::error::Error for UnexpectedEnd {}
 
 #[cfg(test)]
 mod tests {
