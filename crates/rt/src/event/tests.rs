@@ -298,3 +298,50 @@ fn cross_core_ping_pong_delivers_every_message() {
     runtime.shutdown();
     worker.join().unwrap();
 }
+
+#[test]
+fn a_flood_of_remote_work_switches_the_core_to_polling_and_idleness_switches_it_back() {
+    let platform = ThreadPlatform::new(2);
+    let runtime = Runtime::new(platform);
+    let worker = thread::spawn(move || {
+        let (_g, em) = enter(platform, runtime, 1);
+        em.run();
+    });
+    // A flood: far above the policy's 10,000 events/s, for 50 ms.
+    let start = Instant::now();
+    let delivered: &'static AtomicU64 = Box::leak(Box::new(AtomicU64::new(0)));
+    let saw_polling: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    let mut sent = 0u64;
+    while start.elapsed() < Duration::from_millis(50) {
+        for _ in 0..100 {
+            runtime.spawn_on(1, move || {
+                delivered.fetch_add(1, Ordering::Relaxed);
+                if EventManager::current().poll_mode() == polling::PollMode::Polling {
+                    saw_polling.store(true, Ordering::Relaxed);
+                }
+            });
+            sent += 1;
+        }
+        thread::sleep(Duration::from_micros(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while delivered.load(Ordering::Relaxed) < sent && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert!(saw_polling.load(Ordering::Relaxed), "the flood never switched the core to polling");
+    assert!(runtime.counters(1).polls > 0, "the core never spun instead of blocking");
+    // Quiet: within the spin budget (100 µs) the core stops turning and blocks.
+    thread::sleep(Duration::from_millis(20));
+    let idle_from = runtime.counters(1);
+    thread::sleep(Duration::from_millis(100));
+    let idle_to = runtime.counters(1);
+    assert!(idle_to.blocks >= 1, "the core never blocked");
+    let turns_while_idle = idle_to.polls - idle_from.polls;
+    assert!(
+        turns_while_idle < 100,
+        "an idle core kept spinning ({turns_while_idle} polls in 100 ms)"
+    );
+    assert_eq!(delivered.load(Ordering::Relaxed), sent);
+    runtime.shutdown();
+    worker.join().unwrap();
+}
