@@ -26,6 +26,7 @@ pub mod timer;
 mod counters;
 mod executor;
 mod idle;
+mod remote;
 mod sleep;
 
 use alloc::boxed::Box;
@@ -42,6 +43,7 @@ pub use executor::JoinHandle;
 use executor::{TaskHandle, TaskId, TaskTable};
 pub use idle::IdleHandlerId;
 use idle::IdleHandlers;
+pub use remote::{run_on, RemoteResult};
 pub use sleep::{sleep_ns, Sleep};
 
 use crate::percore::{self, CoreId};

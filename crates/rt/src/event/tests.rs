@@ -345,3 +345,22 @@ fn a_flood_of_remote_work_switches_the_core_to_polling_and_idleness_switches_it_
     runtime.shutdown();
     worker.join().unwrap();
 }
+
+#[test]
+fn run_on_returns_the_result_computed_on_the_other_core() {
+    let platform = ThreadPlatform::new(2);
+    let runtime = Runtime::new(platform);
+    let worker = thread::spawn(move || {
+        let (_g, em) = enter(platform, runtime, 1);
+        em.run();
+    });
+    let (_g, em) = enter(platform, runtime, 0);
+    let (there, here) = em.block_on(async {
+        let there = run_on(1, || current_core() * 100 + 7).await;
+        let here = run_on(0, current_core).await;
+        (there, here)
+    });
+    assert_eq!((there, here), (107, 0));
+    runtime.shutdown();
+    worker.join().unwrap();
+}
