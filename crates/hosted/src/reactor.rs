@@ -392,16 +392,19 @@ impl<K: 'static + Unpin> Future for Op<K> {
 
 impl<K: 'static> Drop for Op<K> {
     fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
-            let keep: Box<dyn Any> = Box::new(self.keep.take());
-            if let Some(r) = Reactor::try_current() {
-                r.abandon(id, keep);
-            } else {
-                // Dropped off its core (only at shutdown): the ring is gone with its thread's
-                // work, so keeping the memory forever is the safe choice.
-                std::mem::forget(keep);
-            }
-        }
+        abandon_if_running(self.id.take(), self.keep.take());
+    }
+}
+
+/// Hands the memory of an operation still in flight to the reactor (see [`Reactor::abandon`]).
+fn abandon_if_running<K: 'static>(id: Option<OpId>, keep: Option<K>) {
+    let Some(id) = id else { return };
+    let keep: Box<dyn Any> = Box::new(keep);
+    match Reactor::try_current() {
+        Some(r) => r.abandon(id, keep),
+        // Dropped off its core (only at shutdown): the kernel may still use the memory, so
+        // keeping it forever is the safe choice.
+        None => std::mem::forget(keep),
     }
 }
 
@@ -451,13 +454,6 @@ impl<K: 'static> MultiOp<K> {
 
 impl<K: 'static> Drop for MultiOp<K> {
     fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
-            let keep: Box<dyn Any> = Box::new(self.keep.take());
-            if let Some(r) = Reactor::try_current() {
-                r.abandon(id, keep);
-            } else {
-                std::mem::forget(keep);
-            }
-        }
+        abandon_if_running(self.id.take(), self.keep.take());
     }
 }
