@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod cache;
 mod echo;
 
 /// Every allocation of the binary is served by cairn's own general-purpose allocator (per-core
@@ -27,23 +28,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The memcached-compatible cache appliance (main job; in progress: says what exists).
-    Cache(CacheArgs),
+    /// The memcached-compatible cache appliance (the main job).
+    Cache(cache::CacheArgs),
     /// A TCP echo server on the hosted runtime, one loop per core.
     Echo(echo::EchoArgs),
     /// Runs a benchmark against its peer and prints a table and a JSON line.
     Bench(BenchArgs),
-}
-
-/// Flags a memcached user knows; the appliance itself is the next issue.
-#[derive(clap::Args)]
-struct CacheArgs {
-    /// TCP port to listen on.
-    #[arg(short = 'p', long, default_value_t = 11211)]
-    port: u16,
-    /// Address to listen on.
-    #[arg(short = 'l', long, default_value = "127.0.0.1")]
-    listen: String,
 }
 
 #[derive(clap::Args)]
@@ -79,7 +69,7 @@ impl BenchName {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Cache(args) => cache(&args),
+        Command::Cache(args) => cache::run(&args),
         Command::Echo(args) => echo::run(&args),
         Command::Bench(args) => {
             let report = match args.name {
@@ -97,23 +87,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn cache(args: &CacheArgs) -> Result<(), String> {
-    println!(
-        "cairn cache: the memcached-compatible appliance is not built yet, so nothing listens on {}:{}.",
-        args.listen, args.port
-    );
-    println!("What exists today:");
-    println!(
-        "  cairn-rt      Ebbs, per-core event loops, timers, IOBuf, buddy/slab/general allocators"
-    );
-    println!(
-        "  cairn-hosted  pinned per-core threads on io_uring, eventfd doorbells, TCP/UDP as IOBufs"
-    );
-    println!("  cairn echo    a TCP echo server on the hosted runtime (cairn echo --help)");
-    println!("  cairn bench   ebb | alloc | spawn (cairn bench --help)");
-    Ok(())
 }
 
 #[cfg(test)]
