@@ -33,6 +33,9 @@ pub struct CacheArgs {
     /// Largest item: bytes, or with a k or m suffix (1m).
     #[arg(short = 'I', long, default_value = "1m", value_parser = parse_size)]
     max_item_size: usize,
+    /// UDP port: only 0 (off, memcached's default since 1.5.6) is supported.
+    #[arg(short = 'U', long, default_value_t = 0)]
+    udp_port: u16,
     /// Say more on stderr (repeat for more).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     verbose: u8,
@@ -121,6 +124,9 @@ async fn accept_loop(listener: TcpListener, cache: &'static Cache, verbose: u8) 
 
 /// Serves until killed.
 pub fn run(args: &CacheArgs) -> Result<(), String> {
+    if args.udp_port != 0 {
+        return Err("the UDP protocol is not supported: use -U 0".into());
+    }
     let ip = args.listen.parse().map_err(|e| format!("bad --listen {}: {e}", args.listen))?;
     let addr = SocketAddr::new(ip, args.port);
     let cores = args.threads.unwrap_or_else(cairn_hosted::affinity::available_cores).max(1);
