@@ -55,10 +55,16 @@ impl Platform for HostedPlatform {
     fn poll_devices(&self) -> usize {
         match Reactor::try_current() {
             Some(r) => {
-                r.flush();
+                r.collect();
                 r.dispatch()
             }
             None => 0,
+        }
+    }
+
+    fn flush_submissions(&self) {
+        if let Some(r) = Reactor::try_current() {
+            r.flush();
         }
     }
 

@@ -38,6 +38,10 @@ const UNWATCHED: u64 = u64::MAX - 1;
 /// Submission queue entries per ring.
 pub const RING_ENTRIES: u32 = 1024;
 
+/// Queued submissions that are handed to the kernel at the next device poll even though the
+/// event loop is still working through a batch.
+const FLUSH_BACKLOG: usize = 64;
+
 /// The id of an in-flight operation on the calling core's ring.
 pub type OpId = SlotId;
 
@@ -257,15 +261,31 @@ impl Reactor {
         }
     }
 
-    /// Hands queued submissions to the kernel without waiting, and lets the kernel post
-    /// completions it has deferred to this thread. No system call when there is neither.
-    pub fn flush(&self) {
-        let kernel_waits = {
+    /// Lets the kernel post the completions it has deferred to this thread (`TASKRUN_FLAG`)
+    /// or held back (completion queue overflow), and hands over a large backlog of
+    /// submissions. No system call otherwise: the event loop flushes a batch of submissions
+    /// at once when its ready queue drains ([`flush`](Self::flush)).
+    pub fn collect(&self) {
+        let (kernel_waits, backlog) = {
             let mut ring = self.ring.borrow_mut();
             let sq = ring.submission();
-            sq.taskrun() || sq.cq_overflow()
+            (sq.taskrun() || sq.cq_overflow(), sq.len() >= FLUSH_BACKLOG)
         };
-        if self.unsubmitted.replace(false) || kernel_waits {
+        if kernel_waits || backlog {
+            self.submit();
+        }
+    }
+
+    /// Hands queued submissions to the kernel without waiting (no system call if none).
+    pub fn flush(&self) {
+        if self.unsubmitted.get() {
+            self.submit();
+        }
+    }
+
+    fn submit(&self) {
+        self.unsubmitted.set(false);
+        {
             if let Err(e) = self.ring.borrow().submit() {
                 if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EINTR) {
                     panic!("io_uring submit failed: {e}");

@@ -25,6 +25,12 @@ pub trait Platform: Send + Sync + 'static {
     /// blocking, and returns how many it handled.
     fn poll_devices(&self) -> usize;
 
+    /// Hands the calling core's queued device work (submissions) to the devices. The event loop
+    /// calls it when its ready queue has drained, so one batch of events shares one hand-off
+    /// (on io_uring, one system call), and the platform's [`block`](Self::block) must do it
+    /// too. The default does nothing, for devices that start work as soon as it is queued.
+    fn flush_submissions(&self) {}
+
     /// Blocks the calling core until a device completion, a doorbell from
     /// [`wake`](Self::wake), or `deadline_ns` (in [`now_ns`](Self::now_ns) time), whichever
     /// comes first. It may return early; the event loop re-checks its work.

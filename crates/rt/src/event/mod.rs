@@ -290,8 +290,12 @@ impl EventManager {
         let fired = self.fire_timers(now);
         let received = self.drain_mailbox();
         self.poller.borrow_mut().record(now, completions + received);
-        // 2. One synthetic event.
+        // 2. One synthetic event. When that drains the ready queue, the batch of device work it
+        // queued goes to the devices together.
         let dispatched = self.dispatch_one();
+        if dispatched && self.ready.borrow().is_empty() {
+            self.runtime.platform.flush_submissions();
+        }
         // 3. Every idle handler.
         let has_idle = self.idle.borrow().len() > 0;
         if has_idle {
