@@ -54,6 +54,8 @@ enum BenchName {
     Alloc,
     /// A cross-core spawn_on round trip against std::sync::mpsc ping-pong.
     Spawn,
+    /// cairn cache against memcached, one core each, driven by memcaslap (ETC-like workload).
+    Cache,
 }
 
 impl BenchName {
@@ -62,6 +64,7 @@ impl BenchName {
             BenchName::Ebb => "ebb",
             BenchName::Alloc => "alloc",
             BenchName::Spawn => "spawn",
+            BenchName::Cache => "cache",
         }
     }
 }
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
                 BenchName::Ebb => bench::ebb::run(args.quick),
                 BenchName::Alloc => bench::alloc::run(args.quick),
                 BenchName::Spawn => bench::spawn::run(args.quick),
+                BenchName::Cache => bench::cache::run(args.quick),
             };
             report.map(|r| bench::print(args.name.as_str(), &r))
         }

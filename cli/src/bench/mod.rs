@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 pub mod alloc;
+pub mod cache;
 pub mod ebb;
 pub mod spawn;
 
