@@ -26,7 +26,7 @@ use io_uring::IoUring;
 pub const GROUP: u16 = 0;
 
 /// Buffers per ring (a power of two).
-pub const BUFFERS: u16 = 512;
+pub const BUFFERS: u16 = 256;
 
 /// Bytes per buffer.
 pub const BUFFER_SIZE: usize = 16 * 1024;

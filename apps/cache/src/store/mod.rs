@@ -36,16 +36,26 @@
 //!
 //! # Memory accounting
 //!
-//! The limit covers, exactly: every item's key+value allocation, the slot array's capacity
-//! (`size_of::<Item>()` = 56 bytes per slot) and the index's buckets. Growing either array is
-//! paid for before it happens (by evicting when growth would not fit), so the accounted total
-//! never exceeds the limit; an item that would not fit even in an empty shard is refused
-//! (`SERVER_ERROR out of memory storing object`). Not accounted, and documented as the
-//! overhead on top of the limit: the allocator's rounding of each allocation to its size class
-//! (at most 1/8 of the item for cairn's and mimalloc's classes, 16 bytes for small ones), the
-//! per-class statistics (a few KiB per shard), and, transiently during one command, the copy of
-//! the one item being written (append, prepend and incr build the new value before the old
-//! one is freed), and the old array while the slot array or index is being reallocated.
+//! The limit covers every item's key+value allocation, the slot array's capacity
+//! (`size_of::<Item>()` = 56 bytes per slot) and the index's buckets, each charged at the
+//! size cairn's general allocator really gives it ([`charge`]: its size class up to 32 KiB,
+//! four per power of two, or its power-of-two block of pages up to 4 MiB), not at the size
+//! asked for. Charging the requested size instead let the rounding (up to a quarter of a
+//! class, nearly half of a buddy block) sit outside `-m`. The slot array is grown to fill the
+//! allocation it gets. Growing either array is paid for before it happens (by evicting when
+//! growth would not fit), so the accounted total never exceeds the limit; an item that would
+//! not fit even in an empty shard is refused (`SERVER_ERROR out of memory storing object`).
+//! The `bytes` statistic stays memcached's: key + value + slot, unrounded.
+//!
+//! Not accounted, and documented as the overhead on top of the limit: the per-class
+//! statistics (a few KiB per shard); the allocator's partly used slabs and the empty ones each
+//! core keeps; blocks freed but not yet reused, which stay resident (the page allocator reuses
+//! its oldest memory first, see `cairn_rt::mem::page`); and, transiently during one command,
+//! the copy of the one item being written (append, prepend and incr build the new value before
+//! the old one is freed) and the old array while the slot array or index is being reallocated.
+//! Buffers of the connections (receive ring, replies) belong to the server, not the store. The
+//! whole process stays within 13 MiB of `-m 64` in `cli/tests/cache_stress.rs`'s
+//! `memory_stays_bounded` (memcached: 7 MiB), 4 MiB of it the receive ring of the core serving.
 //!
 //! # Expiry and flush
 //!
@@ -61,6 +71,9 @@ mod index;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::alloc::Layout;
+
+use cairn_rt::mem::general::usable_size;
 
 use classes::{SizeClasses, MAX_CLASSES};
 use index::{Index, Probe};
@@ -333,6 +346,8 @@ pub struct Store {
     lru_tail: u32,
     count: usize,
     data_bytes: usize,
+    /// What the items' allocations really take: [`charge`] of each one's length.
+    data_charged: usize,
     limit: usize,
     evictions: bool,
     classes: SizeClasses,
@@ -351,6 +366,27 @@ pub const SLOT_BYTES: usize = core::mem::size_of::<Item>();
 /// The smallest growth of the slot array, in slots.
 const MIN_SLOT_GROWTH: usize = 16;
 
+/// The bytes an allocation of `len` bytes really takes: cairn's general allocator rounds it up
+/// to its size class (up to 32 KiB) or buddy block (up to 4 MiB). The limit is charged this,
+/// so that `-m` covers the rounding (see "Memory accounting" in the module docs).
+#[inline]
+pub fn charge(len: usize) -> usize {
+    match Layout::array::<u8>(len) {
+        Ok(layout) if len > 0 => usable_size(layout),
+        _ => len,
+    }
+}
+
+/// What the slot array takes with room for `capacity` slots.
+fn slots_charge(capacity: usize) -> usize {
+    charge(capacity.saturating_mul(SLOT_BYTES))
+}
+
+/// The most slots that fit in the allocation made for `capacity` of them.
+fn slots_filling(capacity: usize) -> usize {
+    slots_charge(capacity) / SLOT_BYTES
+}
+
 impl Store {
     /// An empty store holding at most `limit` accounted bytes. Cas uniques are
     /// `cas_offset + k * cas_stride` for k = 1, 2, ...: shard `i` of `n` passes `(i, n)` so
@@ -366,6 +402,7 @@ impl Store {
             lru_tail: NIL,
             count: 0,
             data_bytes: 0,
+            data_charged: 0,
             limit,
             evictions,
             classes: SizeClasses::new(),
@@ -394,14 +431,15 @@ impl Store {
         self.limit
     }
 
-    /// Accounted bytes: items' key+value allocations, slot array capacity, index buckets.
+    /// Accounted bytes: items' key+value allocations, slot array and index buckets, each as
+    /// the allocator rounds it ([`charge`]).
     pub fn used(&self) -> usize {
-        self.fixed_bytes() + self.data_bytes
+        self.fixed_bytes() + self.data_charged
     }
 
-    /// Bytes of the slot array and the index.
+    /// Bytes of the slot array (as allocated) and the index.
     pub fn fixed_bytes(&self) -> usize {
-        self.items.capacity() * SLOT_BYTES + self.index.bytes()
+        slots_charge(self.items.capacity()) + self.index.bytes()
     }
 
     /// Bytes of the index.
@@ -589,6 +627,7 @@ impl Store {
         self.free_head = slot;
         self.count -= 1;
         self.data_bytes -= data.len();
+        self.data_charged -= charge(data.len());
         let stats = &mut self.class_stats[class];
         stats.number -= 1;
         stats.bytes -= (data.len() + SLOT_BYTES) as u64;
@@ -671,7 +710,7 @@ impl Store {
 
     /// Whether an item of `data_len` key+value bytes could ever be stored.
     pub fn fits(&self, data_len: usize) -> bool {
-        self.fixed_bytes() + data_len <= self.limit
+        self.fixed_bytes() + charge(data_len) <= self.limit
     }
 
     /// Stores a new item whose key is `data[..key_len]` and value the rest, replacing any item
@@ -729,6 +768,7 @@ impl Store {
         self.lru_push_head(slot);
         self.count += 1;
         self.data_bytes += len;
+        self.data_charged += charge(len);
         self.counters.total_items += 1;
         let stats = &mut self.class_stats[usize::from(class)];
         stats.number += 1;
@@ -736,24 +776,24 @@ impl Store {
         Ok(slot)
     }
 
-    /// Evicts until `data_len` more bytes, a free slot and an index entry fit.
+    /// Evicts until an item of `data_len` bytes, a free slot and an index entry fit.
     fn make_room(&mut self, data_len: usize, now: u32) -> Result<(), StoreError> {
-        while self.used() + data_len > self.limit {
+        let data_charge = charge(data_len);
+        while self.used() + data_charge > self.limit {
             if let Step::Stuck = self.evict_step(now) {
                 return Err(StoreError::NoMemory);
             }
         }
         while self.free_head == NIL {
-            let spare = self.limit - self.used() - data_len;
-            let growth = (spare / SLOT_BYTES).min(self.items.capacity().max(64));
-            if growth >= MIN_SLOT_GROWTH {
-                self.grow_slots(growth);
+            let spare = self.limit - self.used() - data_charge;
+            if let Some(capacity) = self.slot_growth(spare) {
+                self.grow_slots(capacity - self.items.capacity());
             } else if let Step::Stuck = self.evict_step(now) {
                 return Err(StoreError::NoMemory);
             }
         }
         while self.index.needs_growth() {
-            if self.used() + data_len + self.index.growth_bytes() <= self.limit {
+            if self.used() + data_charge + self.index.growth_bytes() <= self.limit {
                 let items = &self.items;
                 self.index.grow(|s| items[s as usize].hash);
             } else if let Step::Stuck = self.evict_step(now) {
@@ -761,6 +801,23 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The slot array's next capacity: about double (at least 64 slots more), less if `spare`
+    /// bytes cannot pay for that, and filling the allocation the allocator would round it up
+    /// to. `None` when fewer than [`MIN_SLOT_GROWTH`] more slots fit in `spare`.
+    fn slot_growth(&self, spare: usize) -> Option<usize> {
+        let old = self.items.capacity();
+        let paid = slots_charge(old);
+        let mut growth = old.max(64);
+        while growth >= MIN_SLOT_GROWTH {
+            let capacity = slots_filling(old + growth);
+            if slots_charge(capacity) - paid <= spare {
+                return Some(capacity);
+            }
+            growth /= 2;
+        }
+        None
     }
 
     fn grow_slots(&mut self, growth: usize) {
@@ -866,6 +923,11 @@ impl Store {
         assert_eq!(self.lru_tail, prev);
         assert_eq!(n, self.count);
         assert_eq!(bytes, self.data_bytes);
+        let mut charged = 0;
+        for item in &self.items {
+            charged += charge(item.data.len());
+        }
+        assert_eq!(charged, self.data_charged);
         assert!(self.used() <= self.limit, "used {} limit {}", self.used(), self.limit);
         let numbers: u64 = self.class_stats.iter().map(|c| c.number).sum();
         assert_eq!(numbers, self.count as u64);

@@ -173,6 +173,20 @@ pub fn size_class(layout: Layout) -> Option<usize> {
     (rounded <= MAX_SMALL && layout.align() <= PAGE_SIZE).then(|| class_of(rounded))
 }
 
+/// How many bytes a block allocated with `layout` from a [`GeneralAllocator`] really has, at
+/// least `layout.size()`: its size class, its buddy block, or (above 4 MiB) its size rounded to
+/// 8 bytes, not counting the pages the huge region is rounded up to. Users that account their
+/// memory (the cache's store charges each item this) call it to include the rounding.
+pub fn usable_size(layout: Layout) -> usize {
+    match size_class(layout) {
+        Some(class) => CLASS_SIZES[class],
+        None => match order_for_bytes(layout.size().max(layout.align())) {
+            order if order <= MAX_ORDER => PAGE_SIZE << order,
+            _ => align_up(layout.size(), 8),
+        },
+    }
+}
+
 /// A general-purpose allocator over a [`PageSource`]. See the [module docs](self).
 ///
 /// Nothing it hands out points back into the allocator value (slab headers name their owner by
@@ -211,15 +225,10 @@ impl<S: PageSource> GeneralAllocator<S> {
         &self.pages
     }
 
-    /// How many bytes a block allocated with `layout` really has (at least `layout.size()`).
+    /// How many bytes a block allocated with `layout` really has (at least `layout.size()`):
+    /// [`usable_size`].
     pub fn usable_size(layout: Layout) -> usize {
-        match size_class(layout) {
-            Some(class) => CLASS_SIZES[class],
-            None => match order_for_bytes(layout.size().max(layout.align())) {
-                order if order <= MAX_ORDER => PAGE_SIZE << order,
-                _ => align_up(layout.size(), 8),
-            },
-        }
+        usable_size(layout)
     }
 
     /// Allocation off the fast path: the calling thread is not a core.

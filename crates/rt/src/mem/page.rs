@@ -11,6 +11,13 @@
 //! It is called by the slab layer when a cache needs a new slab or gives an empty one back, and
 //! by the general allocator for requests above the largest slab size class, never on a fast
 //! path, so a spin lock is enough.
+//!
+//! Regions are tried oldest first, and a new region goes last. A process's pages stay resident
+//! once touched (regions are never returned), so what matters is how far into its regions the
+//! allocator reaches: trying the oldest first keeps reusing what is already resident and
+//! touches a newer region only as far as the older ones cannot serve. Newest first, a second
+//! region taken in a burst became the one every later block came from, the first one's freed
+//! blocks waited behind it, and both ended up resident.
 
 use core::ptr::{self, NonNull};
 
@@ -103,8 +110,14 @@ impl<S: PageSource> PageAllocator<S> {
         let block = buddy.alloc(order);
         // SAFETY: `node` is a fresh page of the region, large and aligned enough for a
         // `Region`, owned by the allocator from now on.
-        unsafe { node.as_ptr().write(Region { buddy, next: regions.head, start, len }) };
-        regions.head = node.as_ptr();
+        unsafe { node.as_ptr().write(Region { buddy, next: ptr::null_mut(), start, len }) };
+        // Oldest region first: new regions go last, so the first ones are reused before it.
+        let mut link = &mut regions.head;
+        // SAFETY: every node on the list is a live region node, reached under the lock.
+        while let Some(region) = unsafe { link.as_mut() } {
+            link = &mut region.next;
+        }
+        *link = node.as_ptr();
         block
     }
 
