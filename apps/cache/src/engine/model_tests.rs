@@ -155,10 +155,14 @@ impl Model {
     }
 }
 
+/// The model's reading of a stored value as a number: leading digits, then the end or
+/// whitespace, whatever follows it. memcached 1.6.18 agrees: after `set k 0 0 2` `10`,
+/// `decr k 100` (value `0 `) and `append k 0 0 3` `abc`, `decr k 0` answers `0` and the value
+/// becomes `0    `.
 fn numeric(value: &[u8]) -> Option<u64> {
-    let end = value.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-    let digits = &value[..end];
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    let end = value.iter().position(|b| !b.is_ascii_digit()).unwrap_or(value.len());
+    let (digits, rest) = value.split_at(end);
+    if digits.is_empty() || rest.first().is_some_and(|b| !b.is_ascii_whitespace()) {
         return None;
     }
     core::str::from_utf8(digits).ok()?.parse().ok()
