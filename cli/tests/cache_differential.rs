@@ -571,7 +571,13 @@ impl Gen {
         let key = if self.rng.percent(90) { self.counter_key() } else { self.plain_key() };
         let mut flags = Vec::new();
         if self.rng.percent(30) {
-            flags.push(format!("N{}", self.exptime().trim_start_matches('-')));
+            // N takes a TTL, not an exptime: "-1" would become N1, a one-second TTL whose
+            // expiry depends on where each server's clock ticks, not on the protocol.
+            let ttl = match self.exptime().as_str() {
+                "-1" => "0".to_string(),
+                other => other.to_string(),
+            };
+            flags.push(format!("N{ttl}"));
             flags.push(format!("J{}", self.rng.below(1000)));
         }
         if self.rng.percent(50) {

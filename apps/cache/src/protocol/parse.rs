@@ -35,8 +35,11 @@
 //!   leading C white space and a sign are accepted, the number must end the token (or be
 //!   followed by C white space), and 32-bit fields keep the low 32 bits of the 64-bit value
 //!   (`set k 4294967297 0 1` stores flags 1).
-//! - Keys are at most [`Limits::max_key_len`] bytes; memcached does not check their
-//!   characters, so neither does this parser.
+//! - Keys are at most [`Limits::max_key_len`] bytes and hold no control characters (bytes
+//!   below 0x20, and 0x7f), as `protocol.txt` requires ("the key must not include control
+//!   characters or whitespace"); such a key gets `CLIENT_ERROR bad command line format`, like
+//!   an over-long one. memcached 1.6.18 does not check the characters; cairn follows the
+//!   protocol's rule. A meta command's base64 key (`b`) may decode to any bytes.
 //! - `noreply` is the last token of a classic command; when present, memcached also stays
 //!   silent about that command's syntax errors, so the [`Parsed::Invalid`] reply is empty.
 
@@ -294,8 +297,10 @@ impl<'a> Command<'a, '_> {
         self.invalid(if noreply { b"" } else { reply })
     }
 
-    fn key_too_long(&self, key: &[u8]) -> bool {
-        key.len() > self.limits.max_key_len
+    /// Whether a key token breaks the protocol's rules: too long, or holding a control
+    /// character.
+    fn bad_key(&self, key: &[u8]) -> bool {
+        key.len() > self.limits.max_key_len || key.iter().any(|&b| b < 0x20 || b == 0x7f)
     }
 
     fn parse(self) -> Parsed<'a> {
@@ -377,7 +382,7 @@ impl<'a> Command<'a, '_> {
         };
         let mut keys = Vec::new();
         for key in tokens {
-            if self.key_too_long(key) {
+            if self.bad_key(key) {
                 return self.invalid(reply::BAD_FORMAT);
             }
             keys.push(key);
@@ -396,7 +401,7 @@ impl<'a> Command<'a, '_> {
         }
         let noreply = l.noreply();
         let key = l.get(1);
-        if self.key_too_long(key) {
+        if self.bad_key(key) {
             return self.quiet(noreply, reply::BAD_FORMAT);
         }
         let (Some(flags), Some(exptime), Some(len)) =
@@ -482,7 +487,7 @@ impl<'a> Command<'a, '_> {
             }
         }
         let key = l.get(1);
-        if self.key_too_long(key) {
+        if self.bad_key(key) {
             return self.quiet(noreply, reply::BAD_FORMAT);
         }
         self.request(Request::Delete { key, noreply })
@@ -496,7 +501,7 @@ impl<'a> Command<'a, '_> {
         }
         let noreply = l.noreply();
         let key = l.get(1);
-        if self.key_too_long(key) {
+        if self.bad_key(key) {
             return self.quiet(noreply, reply::BAD_FORMAT);
         }
         match c_strtoull(l.get(2)) {
@@ -513,7 +518,7 @@ impl<'a> Command<'a, '_> {
         }
         let noreply = l.noreply();
         let key = l.get(1);
-        if self.key_too_long(key) {
+        if self.bad_key(key) {
             return self.quiet(noreply, reply::BAD_FORMAT);
         }
         match c_strtol(l.get(2)) {
@@ -573,7 +578,7 @@ impl<'a> Command<'a, '_> {
             return self.invalid(reply::ERROR);
         }
         let raw_key = l.get(1);
-        if self.key_too_long(raw_key) {
+        if self.bad_key(raw_key) {
             return self.invalid(reply::BAD_FORMAT);
         }
         if l.n >= META_MAX_TOKENS {
@@ -615,7 +620,7 @@ impl<'a> Command<'a, '_> {
             return self.invalid(reply::ERROR);
         }
         let raw_key = l.get(1);
-        if self.key_too_long(raw_key) || l.n == 2 {
+        if self.bad_key(raw_key) || l.n == 2 {
             return self.invalid(reply::BAD_FORMAT);
         }
         if l.n >= META_MAX_TOKENS {
@@ -669,7 +674,7 @@ impl<'a> Command<'a, '_> {
     fn meta_debug(self) -> Parsed<'a> {
         let l = &self.line;
         let raw_key = l.get(1);
-        if l.n < 2 || self.key_too_long(raw_key) {
+        if l.n < 2 || self.bad_key(raw_key) {
             return self.invalid(reply::BAD_FORMAT);
         }
         let mut flags = MetaFlags::default();
