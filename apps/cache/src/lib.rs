@@ -17,6 +17,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod cnum;
 pub mod engine;
 pub mod protocol;
 pub mod server;

@@ -1,5 +1,5 @@
 //! Small text helpers for replies: decimal formatting without allocation, the number parsing
-//! memcached does with `strtoull`/`strtol` (`util.c`, `safe_strtoull` and friends), and the
+//! memcached does with `strtoull`/`strtol` (re-exported from [`crate::cnum`]), and the
 //! base64 encoding of binary keys echoed by meta commands (RFC 4648, with padding, as
 //! memcached's `base64.c`).
 
@@ -39,79 +39,9 @@ pub fn push_i64(out: &mut Vec<u8>, n: i64) {
     push_u64(out, n.unsigned_abs());
 }
 
-/// C's `isspace` in the "C" locale.
-#[inline]
-fn is_c_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-/// `strtoull(s, &end, 10)` followed by memcached's `safe_strtoull` checks, with `s` followed
-/// by what C would see after it (`terminated`: true when a NUL or whitespace follows, as
-/// after a token or a stored value's `\r\n`). Leading whitespace and a sign are accepted;
-/// the digits must run to the end or to whitespace; overflow fails; a negative value fails
-/// unless it wraps to a non-negative `i64` (memcached only checks for `-` when the result
-/// is above `i64::MAX`).
-pub fn parse_strtoull(s: &[u8]) -> Option<u64> {
-    let mut i = 0;
-    while i < s.len() && is_c_space(s[i]) {
-        i += 1;
-    }
-    let mut negative = false;
-    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-        negative = s[i] == b'-';
-        i += 1;
-    }
-    let start = i;
-    let mut value: u64 = 0;
-    while i < s.len() && s[i].is_ascii_digit() {
-        value = value.checked_mul(10)?.checked_add(u64::from(s[i] - b'0'))?;
-        i += 1;
-    }
-    if i == start {
-        return None;
-    }
-    // What follows the digits must be whitespace or the end (a NUL in C).
-    if i < s.len() && !is_c_space(s[i]) && s[i] != 0 {
-        return None;
-    }
-    let value = if negative { value.wrapping_neg() } else { value };
-    if (value as i64) < 0 && negative {
-        return None;
-    }
-    Some(value)
-}
-
-/// memcached's `safe_strtoul` on a 64-bit build: `strtoul` then truncation to 32 bits.
-pub fn parse_strtoul(s: &[u8]) -> Option<u32> {
-    parse_strtoull(s).map(|v| v as u32)
-}
-
-/// memcached's `safe_strtol`: a decimal that fits `i32`.
-pub fn parse_strtol(s: &[u8]) -> Option<i32> {
-    let mut i = 0;
-    while i < s.len() && is_c_space(s[i]) {
-        i += 1;
-    }
-    let mut negative = false;
-    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-        negative = s[i] == b'-';
-        i += 1;
-    }
-    let start = i;
-    let mut value: i64 = 0;
-    while i < s.len() && s[i].is_ascii_digit() {
-        value = value.checked_mul(10)?.checked_add(i64::from(s[i] - b'0'))?;
-        if value > i64::from(u32::MAX) {
-            return None;
-        }
-        i += 1;
-    }
-    if i == start || (i < s.len() && !is_c_space(s[i]) && s[i] != 0) {
-        return None;
-    }
-    let value = if negative { -value } else { value };
-    i32::try_from(value).ok()
-}
+pub(crate) use crate::cnum::{
+    c_strtol as parse_strtol, c_strtoul as parse_strtoul, c_strtoull as parse_strtoull,
+};
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -182,14 +112,18 @@ mod tests {
     }
 
     #[test]
-    fn strtoul_truncates_and_strtol_fits_i32() {
+    fn strtoul_and_strtol_keep_the_low_32_bits() {
         assert_eq!(parse_strtoul(b"4294967296"), Some(0));
         assert_eq!(parse_strtoul(b"-1"), None);
         assert_eq!(parse_strtol(b"-1"), Some(-1));
         assert_eq!(parse_strtol(b"2147483647"), Some(i32::MAX));
-        assert_eq!(parse_strtol(b"2147483648"), None);
+        // memcached 1.6.18 took `mg foo T2147483648 t` (and `touch foo 2147483648`): strtol on
+        // a 64-bit long, then the low 32 bits.
+        assert_eq!(parse_strtol(b"2147483648"), Some(i32::MIN));
         assert_eq!(parse_strtol(b""), None);
         assert_eq!(parse_strtol(b"x"), None);
+        // A NUL ends the digits as it ends a C string (a stored value read in place).
+        assert_eq!(parse_strtoull(b"12\0x"), Some(12));
     }
 
     #[test]

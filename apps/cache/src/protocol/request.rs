@@ -70,19 +70,19 @@ impl<'a> MetaFlags<'a> {
     /// `R` (`strtol`, low 32 bits kept). The parser has checked these three, so for them
     /// `None` only means the flag was not given.
     pub fn signed(&self, flag: u8) -> Option<i64> {
-        self.token(flag).and_then(super::parse::c_strtol).map(i64::from)
+        self.token(flag).and_then(crate::cnum::c_strtol).map(i64::from)
     }
 
     /// The token of `flag` as an unsigned 32-bit number, read as memcached reads `F`
     /// (`strtoul`, low 32 bits kept). Checked by the parser for `F`.
     pub fn unsigned32(&self, flag: u8) -> Option<u32> {
-        self.token(flag).and_then(super::parse::c_strtoul)
+        self.token(flag).and_then(crate::cnum::c_strtoul)
     }
 
     /// The token of `flag` as an unsigned 64-bit number, read as memcached reads `C`, `D` and
     /// `J` (`strtoull`). Checked by the parser for these three.
     pub fn unsigned64(&self, flag: u8) -> Option<u64> {
-        self.token(flag).and_then(super::parse::c_strtoull)
+        self.token(flag).and_then(crate::cnum::c_strtoull)
     }
 }
 
