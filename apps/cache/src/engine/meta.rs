@@ -165,7 +165,40 @@ fn push_ttl(out: &mut Vec<u8>, exptime: u32, rel: u32) {
     }
 }
 
+/// What differs between the meta commands in the checks they all start with.
+struct MetaStart {
+    /// Tokens of the command line besides its flags (`mg <key>`: 3 with the command itself
+    /// counted as memcached counts; `ms` also has the data length).
+    fixed_tokens: usize,
+    /// The reply when there are more flags than memcached reads.
+    too_many_flags: &'static [u8],
+    /// The reply to any flag error, where the command reports them all alike (`md`, `ma`).
+    flag_error: Option<&'static [u8]>,
+}
+
+/// memcached's reply to too many flags on `ms`, `md` and `ma` (`mg` says "are too long").
+const TOO_MANY_FLAGS: &[u8] = b"CLIENT_ERROR options flags too long";
+
 impl Shard {
+    /// The checks every meta command starts with, in memcached's order: counts the command,
+    /// then the key's length, the number of flags, and the flags themselves.
+    fn meta_start(
+        &mut self,
+        key: &[u8],
+        flags: &MetaFlags<'_>,
+        now: Now,
+        start: MetaStart,
+    ) -> Result<Opts, &'static [u8]> {
+        self.counters.cmd_meta += 1;
+        if key.len() > KEY_MAX_LENGTH {
+            return Err(BAD_FORMAT);
+        }
+        if flags.flags.len() + start.fixed_tokens > MAX_TOKENS {
+            return Err(start.too_many_flags);
+        }
+        preparse(flags, now).map_err(|line| start.flag_error.unwrap_or(line))
+    }
+
     /// `mg <key> <flags>*`: `VA <size> <flags>*` and the value, `HD <flags>*`, or `EN`.
     pub(super) fn meta_get(
         &mut self,
@@ -174,14 +207,16 @@ impl Shard {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        self.counters.cmd_meta += 1;
-        if key.len() > KEY_MAX_LENGTH {
-            return error_line(out, BAD_FORMAT);
-        }
-        if flags.flags.len() + 3 > MAX_TOKENS {
-            return error_line(out, b"CLIENT_ERROR options flags are too long");
-        }
-        let opts = match preparse(flags, now) {
+        let opts = match self.meta_start(
+            key,
+            flags,
+            now,
+            MetaStart {
+                fixed_tokens: 3,
+                too_many_flags: b"CLIENT_ERROR options flags are too long",
+                flag_error: None,
+            },
+        ) {
             Ok(opts) => opts,
             Err(line) => return error_line(out, line),
         };
@@ -310,14 +345,12 @@ impl Shard {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        self.counters.cmd_meta += 1;
-        if key.len() > KEY_MAX_LENGTH {
-            return error_line(out, BAD_FORMAT);
-        }
-        if flags.flags.len() + 4 > MAX_TOKENS {
-            return error_line(out, b"CLIENT_ERROR options flags too long");
-        }
-        let opts = match preparse(flags, now) {
+        let opts = match self.meta_start(
+            key,
+            flags,
+            now,
+            MetaStart { fixed_tokens: 4, too_many_flags: TOO_MANY_FLAGS, flag_error: None },
+        ) {
             Ok(opts) => opts,
             Err(line) => return error_line(out, line),
         };
@@ -397,16 +430,18 @@ impl Shard {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        self.counters.cmd_meta += 1;
-        if key.len() > KEY_MAX_LENGTH {
-            return error_line(out, BAD_FORMAT);
-        }
-        if flags.flags.len() + 3 > MAX_TOKENS {
-            return error_line(out, b"CLIENT_ERROR options flags too long");
-        }
-        let opts = match preparse(flags, now) {
+        let opts = match self.meta_start(
+            key,
+            flags,
+            now,
+            MetaStart {
+                fixed_tokens: 3,
+                too_many_flags: TOO_MANY_FLAGS,
+                flag_error: Some(INVALID_OR_DUPLICATE),
+            },
+        ) {
             Ok(opts) => opts,
-            Err(_) => return error_line(out, INVALID_OR_DUPLICATE),
+            Err(line) => return error_line(out, line),
         };
         if opaque_too_long(flags) {
             return error_line(out, OPAQUE_TOO_LONG);
@@ -459,16 +494,18 @@ impl Shard {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        self.counters.cmd_meta += 1;
-        if key.len() > KEY_MAX_LENGTH {
-            return error_line(out, BAD_FORMAT);
-        }
-        if flags.flags.len() + 3 > MAX_TOKENS {
-            return error_line(out, b"CLIENT_ERROR options flags too long");
-        }
-        let opts = match preparse(flags, now) {
+        let opts = match self.meta_start(
+            key,
+            flags,
+            now,
+            MetaStart {
+                fixed_tokens: 3,
+                too_many_flags: TOO_MANY_FLAGS,
+                flag_error: Some(INVALID_OR_DUPLICATE),
+            },
+        ) {
             Ok(opts) => opts,
-            Err(_) => return error_line(out, INVALID_OR_DUPLICATE),
+            Err(line) => return error_line(out, line),
         };
         let incr = match opts.mode {
             0 | b'I' | b'+' => true,
