@@ -179,6 +179,24 @@ struct MetaStart {
 /// memcached's reply to too many flags on `ms`, `md` and `ma` (`mg` says "are too long").
 const TOO_MANY_FLAGS: &[u8] = b"CLIENT_ERROR options flags too long";
 
+/// `mg`: three fixed tokens; it says "are too long" and reports each flag error as it is.
+const MG_START: MetaStart = MetaStart {
+    fixed_tokens: 3,
+    too_many_flags: b"CLIENT_ERROR options flags are too long",
+    flag_error: None,
+};
+
+/// `md` and `ma`: every flag error is "invalid or duplicate flag".
+/// `ms`: four fixed tokens (the data length too).
+const MS_START: MetaStart =
+    MetaStart { fixed_tokens: 4, too_many_flags: TOO_MANY_FLAGS, flag_error: None };
+
+const MD_MA_START: MetaStart = MetaStart {
+    fixed_tokens: 3,
+    too_many_flags: TOO_MANY_FLAGS,
+    flag_error: Some(INVALID_OR_DUPLICATE),
+};
+
 impl Shard {
     /// The checks every meta command starts with, in memcached's order: counts the command,
     /// then the key's length, the number of flags, and the flags themselves.
@@ -207,16 +225,7 @@ impl Shard {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        let opts = match self.meta_start(
-            key,
-            flags,
-            now,
-            MetaStart {
-                fixed_tokens: 3,
-                too_many_flags: b"CLIENT_ERROR options flags are too long",
-                flag_error: None,
-            },
-        ) {
+        let opts = match self.meta_start(key, flags, now, MG_START) {
             Ok(opts) => opts,
             Err(line) => return error_line(out, line),
         };
@@ -345,12 +354,7 @@ impl Shard {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        let opts = match self.meta_start(
-            key,
-            flags,
-            now,
-            MetaStart { fixed_tokens: 4, too_many_flags: TOO_MANY_FLAGS, flag_error: None },
-        ) {
+        let opts = match self.meta_start(key, flags, now, MS_START) {
             Ok(opts) => opts,
             Err(line) => return error_line(out, line),
         };
@@ -430,16 +434,7 @@ impl Shard {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        let opts = match self.meta_start(
-            key,
-            flags,
-            now,
-            MetaStart {
-                fixed_tokens: 3,
-                too_many_flags: TOO_MANY_FLAGS,
-                flag_error: Some(INVALID_OR_DUPLICATE),
-            },
-        ) {
+        let opts = match self.meta_start(key, flags, now, MD_MA_START) {
             Ok(opts) => opts,
             Err(line) => return error_line(out, line),
         };
@@ -494,16 +489,7 @@ impl Shard {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        let opts = match self.meta_start(
-            key,
-            flags,
-            now,
-            MetaStart {
-                fixed_tokens: 3,
-                too_many_flags: TOO_MANY_FLAGS,
-                flag_error: Some(INVALID_OR_DUPLICATE),
-            },
-        ) {
+        let opts = match self.meta_start(key, flags, now, MD_MA_START) {
             Ok(opts) => opts,
             Err(line) => return error_line(out, line),
         };
