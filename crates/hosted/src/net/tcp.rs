@@ -212,11 +212,24 @@ impl TcpStream {
         Ok(())
     }
 
-    /// Sends one buffer.
-    pub async fn send_buf(&self, buf: IoBuf) -> io::Result<()> {
-        let mut chain = IoBufChain::<IoBuf>::new();
-        chain.push_back(buf);
-        self.send(chain).await
+    /// Sends one buffer with a plain `send`, reading it in place: no gather list or message
+    /// header to build, so a reply costs no allocation beyond its own buffer.
+    pub async fn send_buf(&self, mut buf: IoBuf) -> io::Result<()> {
+        while !buf.is_empty() {
+            let entry =
+                opcode::Send::new(types::Fd(self.fd.as_raw_fd()), buf.as_ptr(), buf.len() as u32)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build();
+            // SAFETY: the kernel reads the buffer's view, heap or ring memory owned by `buf`,
+            // which the op keeps (moving the handle does not move the bytes).
+            let (c, sent) = unsafe { Op::start(entry, buf) }.await;
+            buf = sent;
+            match c.into_result()? as usize {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf.advance(n),
+            }
+        }
+        Ok(())
     }
 
     /// One `sendmsg` of the chain's segments: returns how many bytes went, and the chain.
