@@ -20,6 +20,7 @@
 pub mod affinity;
 pub mod bufring;
 pub mod net;
+pub mod netdev;
 pub mod pages;
 pub mod platform;
 pub mod reactor;

@@ -15,4 +15,7 @@
 
 extern crate alloc;
 
+pub mod device;
+pub mod iface;
+pub mod tcp;
 pub mod wire;

@@ -24,4 +24,8 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod client;
 pub mod codec;
+pub mod errno;
+pub mod server;
+pub mod transport;

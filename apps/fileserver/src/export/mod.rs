@@ -1,0 +1,1 @@
+//! Host directory export (in progress).

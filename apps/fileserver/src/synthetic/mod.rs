@@ -1,0 +1,1 @@
+//! Synthetic tree (in progress).

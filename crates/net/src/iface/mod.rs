@@ -1,0 +1,1 @@
+//! The interface layer (in progress).

@@ -1,0 +1,1 @@
+//! The 9P client (in progress).
