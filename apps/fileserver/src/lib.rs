@@ -8,5 +8,6 @@
 #![warn(missing_docs)]
 
 pub mod export;
+pub mod router;
 pub mod synthetic;
 pub mod transport;

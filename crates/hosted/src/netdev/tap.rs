@@ -1,0 +1,316 @@
+//! A TAP device: Ethernet frames to and from the Linux stack through `/dev/net/tun`.
+//!
+//! The tap interface is the Linux side's NIC: what cairn writes to the descriptor, Linux
+//! receives on the interface, and what Linux sends out of the interface, cairn reads. So cairn
+//! is a separate host on a point-to-point Ethernet link, and it needs its own hardware address
+//! ([`TapConfig::mac`], a random locally administered one by default), not the interface's.
+//!
+//! Opening is `open("/dev/net/tun")` and `ioctl(TUNSETIFF)` with `IFF_TAP | IFF_NO_PI`
+//! (Documentation/networking/tuntap.rst): that attaches to an existing tap interface of that
+//! name, or creates one, which then lives as long as the descriptor. The descriptor is
+//! non-blocking, and it is readable exactly when a frame waits, so an event loop waits on
+//! [`Tap::raw_fd`].
+//!
+//! Receive is one `read(2)` per frame into a buffer from a pool of fixed-size buffers, lent to
+//! the stack as an [`IoBuf`] that returns to the pool when dropped (no allocation per frame;
+//! if the stack holds every pooled buffer, a frame is read into a fresh heap buffer and
+//! [`TapCounters::pool_empty`] counts it). Transmit is one `writev(2)` of the chain's
+//! segments, so headers and payload leave without being gathered first.
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Arc;
+
+use cairn_net::device::{Device, DeviceCapabilities, DeviceCounters, DeviceError};
+use cairn_net::wire::EthernetAddress;
+use cairn_rt::iobuf::{IoBuf, IoBufChain};
+
+use super::frames::FrameArena;
+use super::iface::{self, IfReq};
+
+/// `TUNSETIFF`: `_IOW('T', 202, int)`.
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+/// `IFF_TAP`: Ethernet frames, not IP packets.
+const IFF_TAP: i16 = 0x0002;
+/// `IFF_NO_PI`: no 4-byte packet-information header in front of each frame.
+const IFF_NO_PI: i16 = 0x1000;
+/// Ethernet header plus one 802.1Q tag: what a frame may carry beyond the MTU.
+const LINK_OVERHEAD: usize = 14 + 4;
+/// Segments written straight from the chain; a longer chain is gathered into one buffer.
+const MAX_IOVECS: usize = 32;
+/// Frames one `receive` call skips (oversized ones) before giving up for this turn.
+const MAX_SKIPPED: usize = 64;
+
+/// How to open a [`Tap`].
+#[derive(Clone, Copy, Debug)]
+pub struct TapConfig {
+    /// cairn's hardware address on the link; `None` picks a random locally administered one.
+    pub mac: Option<EthernetAddress>,
+    /// Bring the interface up after opening it (as `ip link set NAME up` would).
+    pub bring_up: bool,
+    /// Receive buffers in the pool.
+    pub buffers: u32,
+}
+
+impl Default for TapConfig {
+    fn default() -> Self {
+        TapConfig { mac: None, bring_up: true, buffers: 512 }
+    }
+}
+
+/// What a [`Tap`] counts beyond the [`DeviceCounters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TapCounters {
+    /// Frames read into a heap buffer because every pooled buffer was lent out.
+    pub pool_empty: u64,
+    /// Received frames longer than the MTU allows, dropped.
+    pub rx_oversized: u64,
+    /// `read(2)` failures other than "nothing waiting".
+    pub read_errors: u64,
+    /// `writev(2)` failures other than "try again".
+    pub write_errors: u64,
+    /// Transmitted chains with more than 32 segments, gathered into one buffer first.
+    pub tx_gathered: u64,
+}
+
+/// A TAP device (see the module documentation).
+pub struct Tap {
+    fd: OwnedFd,
+    name: String,
+    capabilities: DeviceCapabilities,
+    /// Largest frame accepted either way: MTU plus the Ethernet header and a VLAN tag.
+    max_frame: usize,
+    arena: Arc<FrameArena>,
+    /// Pool buffers not lent out.
+    free: Vec<u32>,
+    counters: DeviceCounters,
+    tap_counters: TapCounters,
+}
+
+impl Tap {
+    /// Opens tap interface `name` with the default [`TapConfig`]: attaches to it if it exists;
+    /// otherwise creates it when `create` is set (it then disappears when the `Tap` drops) and
+    /// fails with `NotFound` when not.
+    pub fn open(name: &str, create: bool) -> io::Result<Tap> {
+        Tap::open_with(name, create, TapConfig::default())
+    }
+
+    /// Opens tap interface `name` as [`Tap::open`] does, with `config`.
+    pub fn open_with(name: &str, create: bool, config: TapConfig) -> io::Result<Tap> {
+        let mut req = IfReq::new(name)?;
+        if !create && iface::index(name).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no tap interface {name:?} to attach to"),
+            ));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open("/dev/net/tun")?;
+        req.data[..2].copy_from_slice(&(IFF_TAP | IFF_NO_PI).to_ne_bytes());
+        iface::ioctl(file.as_raw_fd(), TUNSETIFF, &mut req)?;
+        let name = req.name();
+        if config.bring_up {
+            iface::set_up(&name)?;
+        }
+        let mtu = iface::mtu(&name)?;
+        let max_frame = mtu + LINK_OVERHEAD;
+        // One spare byte shows a frame that did not fit (the read fills the whole buffer).
+        let buffer_size = (max_frame + 1).next_multiple_of(64);
+        let arena = FrameArena::new(config.buffers.max(1), buffer_size)?;
+        let free = (0..arena.count()).rev().collect();
+        let mac = match config.mac {
+            Some(mac) => mac,
+            None => random_local_mac()?,
+        };
+        Ok(Tap {
+            fd: file.into(),
+            name,
+            capabilities: DeviceCapabilities {
+                mac,
+                mtu,
+                tx_checksum_offload: false,
+                rx_checksum_offload: false,
+            },
+            max_frame,
+            arena,
+            free,
+            counters: DeviceCounters::default(),
+            tap_counters: TapCounters::default(),
+        })
+    }
+
+    /// The interface's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The descriptor to wait on: readable when a frame waits (poll `POLLIN`, or an io_uring
+    /// poll; see [`super::readable`]).
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The TAP-specific counters.
+    pub fn tap_counters(&self) -> TapCounters {
+        self.tap_counters
+    }
+
+    /// Pool buffers currently lent to the stack (their buffers not all dropped yet).
+    pub fn lent_buffers(&mut self) -> usize {
+        self.arena.take_returned(&mut self.free);
+        self.arena.count() as usize - self.free.len()
+    }
+
+    /// The next pooled buffer, taking back returned ones when none is free.
+    fn take_buffer(&mut self) -> Option<u32> {
+        if self.free.is_empty() {
+            self.arena.take_returned(&mut self.free);
+        }
+        self.free.pop()
+    }
+
+    /// Reads one frame into `buf` (`cap` bytes): the length, `None` when nothing waits.
+    fn read_into(&mut self, buf: *mut u8, cap: usize) -> Option<usize> {
+        // SAFETY: `buf .. buf + cap` is writable memory owned by the caller for this call.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.cast(), cap) };
+        if n < 0 {
+            let e = io::Error::last_os_error().raw_os_error();
+            if e != Some(libc::EAGAIN) && e != Some(libc::EINTR) {
+                self.tap_counters.read_errors += 1;
+                self.counters.rx_dropped += 1;
+            }
+            return None;
+        }
+        Some(n as usize)
+    }
+}
+
+impl Device for Tap {
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.capabilities
+    }
+
+    fn receive(&mut self) -> Option<IoBuf> {
+        for _ in 0..MAX_SKIPPED {
+            let frame = match self.take_buffer() {
+                Some(index) => {
+                    let cap = self.arena.frame_size();
+                    let Some(n) = self.read_into(self.arena.frame_ptr(index), cap) else {
+                        self.free.push(index);
+                        return None;
+                    };
+                    if n == 0 || n > self.max_frame {
+                        self.free.push(index);
+                        self.count_oversized(n);
+                        continue;
+                    }
+                    // SAFETY: the buffer was free (not lent, not read into by anyone else),
+                    // and the read above has finished with it.
+                    unsafe { self.arena.lend(index, 0..n) }
+                }
+                None => {
+                    let mut buf = IoBuf::with_capacity(self.max_frame + 1);
+                    let room = buf.tailroom_mut();
+                    let n = self.read_into(room.as_mut_ptr(), room.len())?;
+                    if n == 0 || n > self.max_frame {
+                        self.count_oversized(n);
+                        continue;
+                    }
+                    buf.claim_tailroom(n).expect("read within the tailroom");
+                    self.tap_counters.pool_empty += 1;
+                    buf
+                }
+            };
+            self.counters.rx_frames += 1;
+            self.counters.rx_bytes += frame.len() as u64;
+            return Some(frame);
+        }
+        None
+    }
+
+    fn transmit(&mut self, frame: IoBufChain) -> Result<(), DeviceError> {
+        let len = frame.len();
+        if len > self.max_frame {
+            self.counters.tx_dropped += 1;
+            return Err(DeviceError::TooLarge);
+        }
+        let gathered;
+        let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOVECS];
+        let count = if frame.segment_count() <= MAX_IOVECS {
+            for (slot, slice) in iov.iter_mut().zip(frame.slices()) {
+                *slot = libc::iovec { iov_base: slice.as_ptr() as *mut _, iov_len: slice.len() };
+            }
+            frame.segment_count()
+        } else {
+            self.tap_counters.tx_gathered += 1;
+            gathered = frame.to_vec();
+            iov[0] = libc::iovec { iov_base: gathered.as_ptr() as *mut _, iov_len: len };
+            1
+        };
+        // SAFETY: the first `count` iovecs point at the chain's segments (or `gathered`), all
+        // alive and unchanged until `writev` returns; the kernel only reads them.
+        let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), count as i32) };
+        if n < 0 {
+            let e = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+            if e == libc::EAGAIN || e == libc::ENOBUFS || e == libc::EINTR {
+                return Err(DeviceError::Full);
+            }
+            self.tap_counters.write_errors += 1;
+            self.counters.tx_dropped += 1;
+            return Err(DeviceError::Io(e));
+        }
+        self.counters.tx_frames += 1;
+        self.counters.tx_bytes += n as u64;
+        Ok(())
+    }
+
+    fn counters(&self) -> DeviceCounters {
+        self.counters
+    }
+}
+
+impl Tap {
+    fn count_oversized(&mut self, n: usize) {
+        if n > 0 {
+            self.tap_counters.rx_oversized += 1;
+            self.counters.rx_dropped += 1;
+        }
+    }
+}
+
+/// A random unicast, locally administered hardware address (IEEE 802: bit 1 of the first
+/// octet set, bit 0 clear).
+pub(crate) fn random_local_mac() -> io::Result<EthernetAddress> {
+    let mut bytes = [0u8; 6];
+    // SAFETY: getrandom(2) writes at most `bytes.len()` bytes into `bytes`.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        return Err(io::Error::last_os_error());
+    }
+    bytes[0] = (bytes[0] & 0xfc) | 0x02;
+    Ok(EthernetAddress(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_macs_are_unicast_and_local() {
+        for _ in 0..32 {
+            let mac = random_local_mac().unwrap();
+            assert!(mac.is_unicast() && mac.is_local(), "{mac:?}");
+        }
+    }
+
+    #[test]
+    fn attaching_to_a_missing_interface_is_not_found() {
+        let e = Tap::open("cairn-nosuch0", false).err().expect("no such tap");
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+}
