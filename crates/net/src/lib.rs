@@ -16,6 +16,8 @@
 extern crate alloc;
 
 pub mod device;
+pub mod dhcp;
 pub mod iface;
+pub mod loopback;
 pub mod tcp;
 pub mod wire;
