@@ -99,7 +99,8 @@ fn rst_in_window_is_challenged_exact_rst_resets_out_of_window_ignored() {
     sim.run_for(100 * MS);
     let ia = sim.a.conn_info(ca).unwrap();
     let (port_a, port_b) = (sim.a.local_endpoint(ca).unwrap().1, 80);
-    let base = TcpRepr { src_port: port_a, dst_port: port_b, flags: TcpFlags::RST, ..Default::default() };
+    let base =
+        TcpRepr { src_port: port_a, dst_port: port_b, flags: TcpFlags::RST, ..Default::default() };
 
     // Out of window: ignored silently.
     inject(&mut sim, TcpRepr { seq_number: ia.snd_nxt.wrapping_add(1 << 30), ..base }, b"");
@@ -116,7 +117,11 @@ fn rst_in_window_is_challenged_exact_rst_resets_out_of_window_ignored() {
     assert_eq!(sim.b.state(cb), Some(TcpState::Established));
 
     // SYN on an established connection: challenge ACK too (RFC 5961 §4).
-    inject(&mut sim, TcpRepr { flags: TcpFlags::SYN, seq_number: ia.snd_nxt.wrapping_add(5), ..base }, b"");
+    inject(
+        &mut sim,
+        TcpRepr { flags: TcpFlags::SYN, seq_number: ia.snd_nxt.wrapping_add(5), ..base },
+        b"",
+    );
     assert_eq!(emitted_by_b(&mut sim).len(), 1);
     assert_eq!(sim.b.counters().syn_challenged, 1);
     assert_eq!(sim.b.state(cb), Some(TcpState::Established));
@@ -126,7 +131,10 @@ fn rst_in_window_is_challenged_exact_rst_resets_out_of_window_ignored() {
     assert_eq!(sim.b.state(cb), Some(TcpState::Closed));
     assert_eq!(sim.b.close_reason(cb), Some(CloseReason::Reset));
     assert!(drain_events(&mut sim.b).contains(&TcpEvent::Closed(cb, CloseReason::Reset)));
-    assert!(sim.b.send(cb, SharedIoBuf::copy_from_slice(b"x")) == Err(cairn_net::tcp::TcpError::Closed(CloseReason::Reset)));
+    assert!(
+        sim.b.send(cb, SharedIoBuf::copy_from_slice(b"x"))
+            == Err(cairn_net::tcp::TcpError::Closed(CloseReason::Reset))
+    );
 }
 
 #[test]
@@ -134,6 +142,7 @@ fn abort_sends_rst_and_peer_resets() {
     let mut sim = Sim::pair();
     let (ca, cb) = sim.connect(80);
     sim.a.abort(ca).unwrap();
+    assert!(sim.a.has_pending_output(), "the RST waits for dispatch");
     assert_eq!(sim.a.state(ca), None, "the handle is gone");
     assert!(sim.run_until(SEC, |sim| sim.b.state(cb) == Some(TcpState::Closed)));
     assert_eq!(sim.b.close_reason(cb), Some(CloseReason::Reset));

@@ -163,7 +163,12 @@ fn segment_to_closed_port_gets_rst_and_ack_to_listener_gets_rst() {
         ..TcpRepr::default()
     };
     sim.b.input(sim.now, ADDR_A, ADDR_B, craft(&stray, b"", ADDR_A, ADDR_B));
-    sim.b.input(sim.now, ADDR_A, ADDR_B, craft(&TcpRepr { dst_port: 99, ..stray }, b"", ADDR_A, ADDR_B));
+    sim.b.input(
+        sim.now,
+        ADDR_A,
+        ADDR_B,
+        craft(&TcpRepr { dst_port: 99, ..stray }, b"", ADDR_A, ADDR_B),
+    );
     let mut out = Vec::new();
     sim.b.dispatch(sim.now, &mut |_, _, chain| out.push(gather(chain)));
     assert_eq!(out.len(), 2);
@@ -175,7 +180,12 @@ fn segment_to_closed_port_gets_rst_and_ack_to_listener_gets_rst() {
     assert_eq!(sim.b.counters().listen_drops, 1);
     assert_eq!(sim.b.counters().no_connection, 1);
     // A RST to a closed port is not answered.
-    sim.b.input(sim.now, ADDR_A, ADDR_B, craft(&TcpRepr { flags: TcpFlags::RST, dst_port: 99, ..stray }, b"", ADDR_A, ADDR_B));
+    sim.b.input(
+        sim.now,
+        ADDR_A,
+        ADDR_B,
+        craft(&TcpRepr { flags: TcpFlags::RST, dst_port: 99, ..stray }, b"", ADDR_A, ADDR_B),
+    );
     let mut n = 0;
     sim.b.dispatch(sim.now, &mut |_, _, _| n += 1);
     assert_eq!(n, 0);

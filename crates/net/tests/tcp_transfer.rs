@@ -135,7 +135,8 @@ fn timestamps_give_rtt_samples() {
 #[test]
 fn window_scaling_only_when_both_offer_it() {
     let off = TcpConfig { window_scaling: false, recv_buffer: 1 << 20, ..test_config() };
-    let mut sim = Sim::new(big_buffers(), off, LinkConfig { delay_ns: MS, ..Default::default() }, 5);
+    let mut sim =
+        Sim::new(big_buffers(), off, LinkConfig { delay_ns: MS, ..Default::default() }, 5);
     let (ca, cb) = sim.connect(80);
     let (ia, ib) = (sim.a.conn_info(ca).unwrap(), sim.b.conn_info(cb).unwrap());
     assert_eq!((ia.snd_wscale, ia.rcv_wscale, ib.snd_wscale, ib.rcv_wscale), (0, 0, 0, 0));

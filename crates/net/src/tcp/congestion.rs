@@ -115,7 +115,12 @@ impl NewReno {
 
     /// A duplicate ACK arrived (RFC 5681 §2's definition); `snd_una`/`snd_max` bound what is
     /// outstanding and `flight` = snd_max − snd_una in bytes.
-    pub(crate) fn on_duplicate_ack(&mut self, snd_una: i64, snd_max: i64, flight: u64) -> AckAction {
+    pub(crate) fn on_duplicate_ack(
+        &mut self,
+        snd_una: i64,
+        snd_max: i64,
+        flight: u64,
+    ) -> AckAction {
         self.dupacks = self.dupacks.saturating_add(1);
         if self.in_recovery {
             // RFC 6582 §3.2 step 3 (RFC 5681 §3.2 step 4): inflate by one SMSS per duplicate.

@@ -163,8 +163,10 @@ impl Conn {
         remote: (Ipv4Address, u16),
         now: u64,
     ) -> Self {
-        let iss = hash::initial_sequence(&cfg.isn_secret, local.0, local.1, remote.0, remote.1, now);
-        let ts_offset = hash::timestamp_offset(&cfg.isn_secret, local.0, local.1, remote.0, remote.1);
+        let iss =
+            hash::initial_sequence(&cfg.isn_secret, local.0, local.1, remote.0, remote.1, now);
+        let ts_offset =
+            hash::timestamp_offset(&cfg.isn_secret, local.0, local.1, remote.0, remote.1);
         let mss = usize::from(cfg.advertised_mss());
         Conn {
             id,
@@ -365,7 +367,7 @@ impl Conn {
 
     fn enter_time_wait(&mut self, ctx: &mut Ctx<'_>) {
         self.state = TcpState::TimeWait;
-        self.linger_at = Some(ctx.now + ctx.cfg.time_wait_ns);
+        self.linger_at = Some(ctx.now.saturating_add(ctx.cfg.time_wait_ns));
         self.rto_at = None;
         self.persist_at = None;
         self.send_buf.clear();
@@ -498,7 +500,7 @@ impl Conn {
                 self.ack_now = true;
                 if self.state == TcpState::TimeWait && fin {
                     // A retransmitted FIN: acknowledge it and restart the 2·MSL wait.
-                    self.linger_at = Some(ctx.now + ctx.cfg.time_wait_ns);
+                    self.linger_at = Some(ctx.now.saturating_add(ctx.cfg.time_wait_ns));
                 }
             }
             return;
@@ -563,10 +565,8 @@ impl Conn {
 
         // Sixth: URG is not supported; the urgent pointer is ignored and the data read inline.
         // Seventh: segment text, in ESTABLISHED and FIN-WAIT-1/2 only.
-        let takes_data = matches!(
-            self.state,
-            TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
-        );
+        let takes_data =
+            matches!(self.state, TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2);
         if data_len > 0 && takes_data && self.owner == Owner::Released {
             // The application closed and will not read: RFC 2525 §2.17, reset.
             ctx.counters.data_after_close += 1;
@@ -647,7 +647,7 @@ impl Conn {
             TcpState::FinWait1 if self.fin_acked() => {
                 self.state = TcpState::FinWait2;
                 if self.owner == Owner::Released {
-                    self.linger_at = Some(ctx.now + ctx.cfg.time_wait_ns);
+                    self.linger_at = Some(ctx.now.saturating_add(ctx.cfg.time_wait_ns));
                 }
             }
             TcpState::Closing if self.fin_acked() => self.enter_time_wait(ctx),
@@ -752,7 +752,7 @@ impl Conn {
                 if ctx.cfg.delayed_ack_ns == 0 || unacked >= 2 * self.rcv_mss_est as i64 {
                     self.ack_now = true;
                 } else if self.delack_at.is_none() {
-                    self.delack_at = Some(ctx.now + ctx.cfg.delayed_ack_ns);
+                    self.delack_at = Some(ctx.now.saturating_add(ctx.cfg.delayed_ack_ns));
                 }
                 self.notify_readable(ctx);
             } else {
@@ -847,11 +847,8 @@ impl Conn {
     /// The retransmission timer expired (RFC 6298 §5.4-5.6; RFC 5681 §3.1 for the windows).
     fn on_rto(&mut self, ctx: &mut Ctx<'_>) {
         self.retries += 1;
-        let limit = if self.state.is_synchronized() {
-            ctx.cfg.max_retries
-        } else {
-            ctx.cfg.syn_retries
-        };
+        let limit =
+            if self.state.is_synchronized() { ctx.cfg.max_retries } else { ctx.cfg.syn_retries };
         if self.retries > limit {
             self.close_with(ctx, CloseReason::TimedOut);
             return;
@@ -877,7 +874,7 @@ impl Conn {
             }
             TcpState::SynSent | TcpState::SynReceived => {
                 if self.snd_max > self.snd_una && self.rto_at.is_none() {
-                    self.rto_at = Some(now + self.rtt.rto());
+                    self.rto_at = Some(now.saturating_add(self.rtt.rto()));
                 }
                 return;
             }
@@ -900,14 +897,14 @@ impl Conn {
                     .rto()
                     .saturating_mul(1u64 << self.persist_backoff)
                     .clamp(ctx.cfg.rto_min_ns, ctx.cfg.rto_max_ns);
-                self.persist_at = Some(now + interval);
+                self.persist_at = Some(now.saturating_add(interval));
             }
         } else {
             self.persist_at = None;
             self.persist_backoff = 0;
             if self.snd_max > self.snd_una {
                 if self.rto_at.is_none() {
-                    self.rto_at = Some(now + self.rtt.rto());
+                    self.rto_at = Some(now.saturating_add(self.rtt.rto()));
                 }
             } else {
                 self.rto_at = None;
@@ -953,8 +950,11 @@ impl Conn {
                         let usable = (self.snd_una + self.snd_wnd as i64 - self.snd_nxt).max(1);
                         (usable as usize).min(self.mss)
                     };
+                    let zero_window = self.snd_wnd == 0;
                     if let Some(seg) = self.data_segment(ctx, self.snd_una, len, true) {
-                        ctx.counters.window_probes += 1;
+                        if zero_window {
+                            ctx.counters.window_probes += 1;
+                        }
                         return Some(seg);
                     }
                 }
@@ -1054,7 +1054,8 @@ impl Conn {
     ) -> OutSegment {
         let cfg = ctx.cfg;
         let syn = flags.contains(TcpFlags::SYN);
-        let seg_len = payload.len() as i64 + i64::from(syn) + i64::from(flags.contains(TcpFlags::FIN));
+        let seg_len =
+            payload.len() as i64 + i64::from(syn) + i64::from(flags.contains(TcpFlags::FIN));
         if seg_len > 0 {
             let end = pos + seg_len;
             if pos < self.snd_max {
@@ -1070,7 +1071,7 @@ impl Conn {
             }
             self.snd_max = self.snd_max.max(end);
             if self.rto_at.is_none() && self.persist_at.is_none() {
-                self.rto_at = Some(ctx.now + self.rtt.rto());
+                self.rto_at = Some(ctx.now.saturating_add(self.rtt.rto()));
             }
         }
         let ack = flags.contains(TcpFlags::ACK);
@@ -1170,7 +1171,8 @@ impl Conn {
             let free = cfg.recv_buffer.saturating_sub(self.recv.ready_bytes()) as i64;
             let current = (self.rcv_adv - self.rcv_nxt).max(0);
             let threshold = self.window_threshold(cfg);
-            if free - current >= threshold && current < (cfg.recv_buffer as i64 / 2).max(threshold) {
+            if free - current >= threshold && current < (cfg.recv_buffer as i64 / 2).max(threshold)
+            {
                 self.ack_now = true;
             }
         }
@@ -1198,6 +1200,15 @@ impl Conn {
             TcpState::CloseWait => TcpState::LastAck,
             other => other,
         };
+    }
+
+    /// The application gave up its handle. A connection already in FIN-WAIT-2 then waits for
+    /// the peer's FIN at most one TIME-WAIT period, so a vanished peer cannot hold it forever.
+    pub(crate) fn release(&mut self, now: u64, cfg: &TcpConfig) {
+        self.owner = Owner::Released;
+        if self.state == TcpState::FinWait2 && self.linger_at.is_none() {
+            self.linger_at = Some(now.saturating_add(cfg.time_wait_ns));
+        }
     }
 
     /// Whether RFC 9293 §3.10.4 ABORT sends a RST in this state.

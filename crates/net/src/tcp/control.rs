@@ -55,6 +55,10 @@ impl ControlQueue {
         true
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     pub(crate) fn pop(&mut self) -> Option<ControlSegment> {
         self.queue.pop_front()
     }

@@ -41,7 +41,8 @@ impl RttEstimator {
             }
         }
         let srtt = self.srtt.unwrap_or(r);
-        self.rto = srtt.saturating_add(GRANULARITY_NS.max(4 * self.rttvar)).clamp(self.min, self.max);
+        self.rto =
+            srtt.saturating_add(GRANULARITY_NS.max(4 * self.rttvar)).clamp(self.min, self.max);
     }
 
     /// Doubles RTO after the timer expires (RFC 6298 §5.5), up to the maximum.

@@ -76,7 +76,8 @@ impl SendBuffer {
         if offset < self.start || offset >= self.end || len == 0 {
             return out;
         }
-        let mut index = self.bufs.partition_point(|(first, buf)| first + buf.len() as u64 <= offset);
+        let mut index =
+            self.bufs.partition_point(|(first, buf)| first + buf.len() as u64 <= offset);
         let mut left = len;
         let mut at = offset;
         while left > 0 {

@@ -150,8 +150,9 @@ impl TcpStack {
         self.now = self.now.max(now_ns);
         self.counters.segments_in += 1;
         let caps = ChecksumCapabilities { tcp: Checksum::OffloadRx, ..Default::default() };
-        let parsed = TcpPacket::new_checked(&segment[..])
-            .and_then(|packet| Ok((TcpRepr::parse(&packet, src, dst, &caps)?, packet.header_len())));
+        let parsed = TcpPacket::new_checked(&segment[..]).and_then(|packet| {
+            Ok((TcpRepr::parse(&packet, src, dst, &caps)?, packet.header_len()))
+        });
         let Ok((repr, header_len)) = parsed else {
             self.counters.malformed += 1;
             return;
@@ -189,7 +190,12 @@ impl TcpStack {
         self.reply_reset((dst, repr.dst_port), (src, repr.src_port), &repr);
     }
 
-    fn reply_reset(&mut self, local: (Ipv4Address, u16), remote: (Ipv4Address, u16), seg: &TcpRepr) {
+    fn reply_reset(
+        &mut self,
+        local: (Ipv4Address, u16),
+        remote: (Ipv4Address, u16),
+        seg: &TcpRepr,
+    ) {
         if let Some((seq, ack)) = reset_reply(seg) {
             if self.control.push_rst(local, remote, seq, ack) {
                 self.counters.rst_sent += 1;
@@ -321,7 +327,11 @@ impl TcpStack {
         let (headroom, offload) = (self.cfg.header_headroom, self.cfg.checksum_offload);
         while let Some(seg) = self.control.pop() {
             self.counters.segments_out += 1;
-            emit(seg.src, seg.dst, serialize(&seg.repr, IoBufChain::new(), seg.src, seg.dst, headroom, offload));
+            emit(
+                seg.src,
+                seg.dst,
+                serialize(&seg.repr, IoBufChain::new(), seg.src, seg.dst, headroom, offload),
+            );
         }
         let mut finished = alloc::vec::Vec::new();
         while let Some(id) = self.dirty.pop_front() {
@@ -370,9 +380,10 @@ impl TcpStack {
         self.conns.values().filter_map(Conn::next_deadline).min()
     }
 
-    /// Whether [`TcpStack::dispatch`] has segments to emit now.
+    /// Whether [`TcpStack::dispatch`] may have segments to emit now: a connection was touched
+    /// (by a segment, a timer or the application) or a RST is queued.
     pub fn has_pending_output(&self) -> bool {
-        !self.dirty.is_empty()
+        !self.dirty.is_empty() || !self.control.is_empty()
     }
 
     // ----- the application's API -----
@@ -396,7 +407,13 @@ impl TcpStack {
         let id = ListenerId(self.fresh_id());
         self.listeners.insert(
             id,
-            Listener { addr, port, backlog: backlog.max(1), syn_queue: 0, accept_queue: VecDeque::new() },
+            Listener {
+                addr,
+                port,
+                backlog: backlog.max(1),
+                syn_queue: 0,
+                accept_queue: VecDeque::new(),
+            },
         );
         self.listen_ports.insert((addr, port), id);
         Ok(id)
@@ -480,7 +497,10 @@ impl TcpStack {
         remote: Ipv4Address,
         remote_port: u16,
     ) -> Result<u16, TcpError> {
-        let (min, max) = (self.cfg.ephemeral_port_min, self.cfg.ephemeral_port_max.max(self.cfg.ephemeral_port_min));
+        let (min, max) = (
+            self.cfg.ephemeral_port_min,
+            self.cfg.ephemeral_port_max.max(self.cfg.ephemeral_port_min),
+        );
         let span = u32::from(max - min) + 1;
         let cores = self.cfg.core_count.max(1);
         for _ in 0..span {
@@ -571,18 +591,13 @@ impl TcpStack {
     pub fn close(&mut self, conn: ConnId) -> Result<(), TcpError> {
         let now = self.now;
         let c = app_conn!(self, conn);
-        c.owner = Owner::Released;
+        c.release(now, &self.cfg);
         let mut ctx = ctx!(self, now);
         match c.state {
             TcpState::Closed => {}
             TcpState::SynSent => c.close_with(&mut ctx, CloseReason::Normal),
             _ if c.recv_queue_len() > 0 => c.abort(&mut ctx),
-            _ => {
-                c.shutdown_write();
-                if c.state == TcpState::FinWait2 {
-                    c.update_timers(&mut ctx);
-                }
-            }
+            _ => c.shutdown_write(),
         }
         if c.state == TcpState::Closed {
             self.finalize(conn);

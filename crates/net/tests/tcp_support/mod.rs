@@ -103,11 +103,7 @@ pub struct Sim {
 }
 
 pub fn test_config() -> TcpConfig {
-    TcpConfig {
-        isn_secret: *b"0123456789abcdef",
-        time_wait_ns: 2 * SEC,
-        ..TcpConfig::default()
-    }
+    TcpConfig { isn_secret: *b"0123456789abcdef", time_wait_ns: 2 * SEC, ..TcpConfig::default() }
 }
 
 impl Sim {
@@ -392,7 +388,12 @@ pub fn bulk(
         }
         while let Some(buf) = rxs.recv(rx) {
             for (i, &b) in buf.iter().enumerate() {
-                assert_eq!(b, pattern(received + i as u64), "corrupt byte at {}", received + i as u64);
+                assert_eq!(
+                    b,
+                    pattern(received + i as u64),
+                    "corrupt byte at {}",
+                    received + i as u64
+                );
             }
             receiver_hash = fnv(receiver_hash, &buf);
             received += buf.len() as u64;
