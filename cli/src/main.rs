@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod cache;
 mod echo;
+mod net;
+mod ninep;
 
 /// Every allocation of the binary is served by cairn's own general-purpose allocator (per-core
 /// slab caches over a buddy page allocator, fed by mmap), as an EbbRT application uses its
@@ -32,6 +34,14 @@ enum Command {
     Cache(cache::CacheArgs),
     /// A TCP echo server on the hosted runtime, one loop per core.
     Echo(echo::EchoArgs),
+    /// 9P: a client (ls, cat, put, stat, rm, mkdir) and the file server (serve).
+    #[command(name = "9p")]
+    Ninep(ninep::NinepArgs),
+    /// Tools on cairn's own TCP/IP stack (TAP or AF_XDP): echo, ping, sink, send.
+    Net {
+        #[command(subcommand)]
+        cmd: net::NetCommand,
+    },
     /// Runs a benchmark against its peer and prints a table and a JSON line.
     Bench(BenchArgs),
 }
@@ -56,6 +66,13 @@ enum BenchName {
     Spawn,
     /// cairn cache against memcached, one core each, driven by memcaslap (ETC-like workload).
     Cache,
+    /// NetPIPE-style TCP ping-pong: cairn's stack on AF_XDP against Linux, over a veth pair.
+    Netpipe,
+    /// One TCP stream's goodput both ways: cairn's stack against Linux, over a veth pair.
+    Iperf,
+    /// PROSE's 9P experiment: write latency per transport, and a file read against diod.
+    #[value(name = "9p")]
+    Ninep,
 }
 
 impl BenchName {
@@ -65,6 +82,9 @@ impl BenchName {
             BenchName::Alloc => "alloc",
             BenchName::Spawn => "spawn",
             BenchName::Cache => "cache",
+            BenchName::Netpipe => "netpipe",
+            BenchName::Iperf => "iperf",
+            BenchName::Ninep => "9p",
         }
     }
 }
@@ -74,12 +94,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Cache(args) => cache::run(&args),
         Command::Echo(args) => echo::run(&args),
+        Command::Ninep(args) => ninep::run(args),
+        Command::Net { cmd } => net::run(cmd),
         Command::Bench(args) => {
             let report = match args.name {
                 BenchName::Ebb => bench::ebb::run(args.quick),
                 BenchName::Alloc => bench::alloc::run(args.quick),
                 BenchName::Spawn => bench::spawn::run(args.quick),
                 BenchName::Cache => bench::cache::run(args.quick),
+                BenchName::Netpipe => bench::netpipe::run(args.quick),
+                BenchName::Iperf => bench::iperf::run(args.quick),
+                BenchName::Ninep => bench::ninep::run(args.quick),
             };
             report.map(|r| bench::print(args.name.as_str(), &r))
         }
@@ -105,7 +130,7 @@ mod tests {
         for sub in cmd.get_subcommands() {
             assert!(sub.get_about().is_some(), "{} has no help text", sub.get_name());
         }
-        for name in ["cache", "echo", "bench"] {
+        for name in ["cache", "echo", "bench", "9p", "net"] {
             let err = super::Cli::command()
                 .try_get_matches_from(["cairn", name, "--help"])
                 .expect_err("--help exits early");

@@ -6,10 +6,11 @@
 //! exported path as diod's clients send it). Plan 9 does the same with one server per
 //! attach name (`aname` in attach(5)); here it is a [`FileServer`] that holds two and tags each
 //! fid with the tree it came from. Operations that join two fids (rename into, link) across
-//! trees answer `EXDEV`, as Linux does across file systems.
+//! trees answer `EXDEV`, as Linux does across file systems. With no second tree, every attach
+//! name goes to the first, which refuses the names it does not serve.
 
 use cairn_9p::codec::{Attr, Flock, Qid, SetAttr, StatFs};
-use cairn_9p::errno::{Errno, ENOENT, EXDEV};
+use cairn_9p::errno::{Errno, EXDEV};
 use cairn_9p::server::{Credentials, DirEntry, FileServer, LockStatus};
 use cairn_rt::iobuf::IoBuf;
 
@@ -24,6 +25,7 @@ pub enum RoutedFid<A, B> {
 /// Serves tree `named` at one attach name and tree `other` (if any) at all others.
 pub struct Router<A, B> {
     aname: String,
+    aliases: Vec<(String, Vec<String>)>,
     named: A,
     other: Option<B>,
 }
@@ -31,7 +33,15 @@ pub struct Router<A, B> {
 impl<A: FileServer, B: FileServer> Router<A, B> {
     /// Serves `named` at attach name `aname` and `other` (when given) at every other one.
     pub fn new(aname: &str, named: A, other: Option<B>) -> Self {
-        Router { aname: aname.into(), named, other }
+        Router { aname: aname.into(), aliases: Vec::new(), named, other }
+    }
+
+    /// Also serves the directory `path` of the named tree at attach name `alias` (diod's tools
+    /// attach to `ctl` and expect `null` and `zero` at its root, which is the named tree's
+    /// `dev/`).
+    pub fn with_alias(mut self, alias: &str, path: &[&str]) -> Self {
+        self.aliases.push((alias.into(), path.iter().map(|s| s.to_string()).collect()));
+        self
     }
 }
 
@@ -85,9 +95,18 @@ impl<A: FileServer, B: FileServer> FileServer for Router<A, B> {
         if aname == self.aname {
             return self.named.attach(aname, who).map(RoutedFid::Named);
         }
+        if let Some((_, path)) = self.aliases.iter().find(|(alias, _)| alias == aname) {
+            let mut fid = self.named.attach(&self.aname, who)?;
+            for name in path {
+                let next = self.named.walk(&fid, name)?;
+                self.named.clunk(std::mem::replace(&mut fid, next));
+            }
+            return Ok(RoutedFid::Named(fid));
+        }
         match &self.other {
             Some(other) => other.attach(aname, who).map(RoutedFid::Other),
-            None => Err(ENOENT),
+            // With one tree, it decides which names it answers to.
+            None => self.named.attach(aname, who).map(RoutedFid::Named),
         }
     }
 

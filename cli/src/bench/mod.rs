@@ -9,6 +9,9 @@ use std::fmt::Write as _;
 pub mod alloc;
 pub mod cache;
 pub mod ebb;
+pub mod iperf;
+pub mod netpipe;
+pub mod ninep;
 pub mod spawn;
 
 /// What one benchmark measured.

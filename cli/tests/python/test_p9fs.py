@@ -28,7 +28,11 @@ def main():
         try:
             seen[name] = fn()
         except Exception as e:  # the error itself is part of what the server answered
-            code = e.args[0] if e.args and isinstance(e.args[0], int) else ""
+            code = e.args[0] if e.args else ""
+            if isinstance(code, bytes):
+                code = code.decode("utf-8", "replace")
+            elif not isinstance(code, (int, str)):
+                code = ""
             seen[name] = "error: %s %s" % (type(e).__name__, code)
 
     def entries(path):

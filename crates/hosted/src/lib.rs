@@ -21,6 +21,7 @@ pub mod affinity;
 pub mod bufring;
 pub mod net;
 pub mod netdev;
+pub mod netstack;
 pub mod pages;
 pub mod platform;
 pub mod reactor;

@@ -16,6 +16,7 @@ pub mod echo;
 mod socket;
 mod tcp;
 mod udp;
+pub mod unix;
 
 pub use socket::ListenSocket;
 pub use tcp::{TcpListener, TcpStream};

@@ -61,8 +61,10 @@ pub(crate) mod fails {
     pub(crate) const ALREADY_OPEN: Fail = Fail::msg("fid already open", EBADF);
     /// Any request before `Tversion` settled a dialect.
     pub(crate) const NO_VERSION: Fail = Fail::msg("version not negotiated", EPROTO);
-    /// `Tauth`: this framework does no authentication (attach(5)).
-    pub(crate) const NO_AUTH: Fail = Fail::msg("authentication not required", EOPNOTSUPP);
+    /// `Tauth`: this framework does no authentication (attach(5)). In 9P2000.L the errno is
+    /// ENOENT, which is what diod answers when it needs none and what its clients (libnpclient's
+    /// `diod_auth`) take to mean "attach without an afid"; any other errno makes them give up.
+    pub(crate) const NO_AUTH: Fail = Fail::msg("authentication not required", ENOENT);
     /// A request whose tag is already in flight (intro(5): tags must be unique).
     pub(crate) const DUPLICATE_TAG: Fail = Fail::msg("duplicate tag", EINVAL);
     /// The reply to a request that `Tflush` cancelled (flush(5), lib9p).

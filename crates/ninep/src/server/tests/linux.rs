@@ -234,7 +234,7 @@ fn lerror_carries_errnos_for_bad_requests() {
             Tmessage::Walk { fid: 0, newfid: 1, names: WalkList::from_slice(&["a/b"]).unwrap() };
         assert_eq!(errno(&c.call(5, &walk).await), EINVAL);
         let auth = Tmessage::Auth { afid: 1, uname: "u", aname: "", n_uname: Some(0) };
-        assert_eq!(errno(&c.call(6, &auth).await), EOPNOTSUPP);
+        assert_eq!(errno(&c.call(6, &auth).await), ENOENT);
         c.walk(0, 1, &["hello"]).await;
         c.open(1, 0).await;
         let write = Tmessage::Write { fid: 1, offset: 0, data: b"x" };
