@@ -321,7 +321,17 @@ fn run_server(args: ServeArgs) -> Result<(), String> {
         None => "the synthetic tree (attach name cairn)".into(),
     };
     eprintln!("cairn 9p: serving {what} on {spec} with {cores} cores");
-    // Tests and benchmarks wait for this line: every listener is bound by now.
+    // Tests and benchmarks wait for this line, so it comes once every listener is bound: TCP
+    // sockets are bound above, a Unix or shm socket by its core as it starts serving.
+    if let ListenSpec::Unix(path) | ListenSpec::Shm(path) = &spec {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !path.exists() {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("{} was not bound within 10 s", path.display()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
     println!("ready");
     let _ = std::io::stdout().flush();
     handle.join().map_err(|_| "a core panicked".to_string())

@@ -296,3 +296,62 @@ fn tap_peer_vanishing_mid_transfer_times_out_and_others_are_served() {
     assert!(out.contains("ok=20"), "{out}");
     drop(stuffer);
 }
+
+#[test]
+fn xdp_dhcp_lease_from_dnsmasq_configures_cairn() {
+    // dnsmasq (Debian's, DHCP only: --port=0 turns its DNS off) serves a range on Linux's end of
+    // the veth; cairn asks with --dhcp, gets an address from the range and pings the server.
+    let link = VethLink::new("dhcp", 89);
+    let leases = std::env::temp_dir().join(format!("cairn-dhcp-{}.leases", std::process::id()));
+    let _remove_leases = RemoveOnDrop(leases.clone());
+    let mut dnsmasq = link.linux.spawn(&[
+        "dnsmasq",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--user=root",
+        "--pid-file",
+        "--interface=va",
+        "--bind-interfaces",
+        "--dhcp-authoritative",
+        "--log-facility=-",
+        "--log-dhcp",
+        "--dhcp-range=10.89.0.50,10.89.0.60,255.255.255.0,1h",
+        &format!("--dhcp-leasefile={}", leases.display()),
+    ]);
+    dnsmasq.wait_for("DHCP, IP range", READY);
+    let ping = link.cairn.cairn(&[
+        "ping",
+        "--device",
+        "xdp:vb",
+        "--dhcp",
+        "10.89.0.1",
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+    ]);
+    let out = ping.success(SHORT);
+    assert!(out.contains("2 received"), "{out}");
+    let address = out
+        .split_whitespace()
+        .find(|word| word.starts_with("10.89.0."))
+        .unwrap_or_else(|| panic!("no leased address in {out}"));
+    let host: u8 = address["10.89.0.".len()..]
+        .split('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("bad address {address}"));
+    assert!((50..=60).contains(&host), "{address} is outside dnsmasq's range: {out}");
+    let log = dnsmasq.output();
+    assert!(log.contains("DHCPACK"), "dnsmasq never acknowledged a lease: {log}");
+}
+
+/// Deletes a file when dropped (also when the test fails).
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -289,3 +289,26 @@ fn a_read_only_export_refuses_every_change() {
     assert!(!export.join("new").exists() && !export.join("d").exists());
     let _ = EACCES;
 }
+
+#[test]
+fn hundreds_of_fids_stay_open_at_once() {
+    let dir = TempDir::new("wire-fids");
+    for i in 0..300 {
+        std::fs::write(dir.path().join(format!("f{i:03}")), format!("file number {i}")).unwrap();
+    }
+    let server = Server::start(Peer::Cairn, dir.path(), &[]);
+    let mut raw = Raw::attached(&server);
+    // 300 fids walked and opened, all held at once, then each read.
+    for i in 0..300u32 {
+        let name = format!("f{i:03}");
+        assert_eq!(raw.walk(0, 1000 + i, &[&name]), None, "walk {name}");
+        raw.expect_ok(&Tmessage::Lopen { fid: 1000 + i, flags: 0 });
+    }
+    for i in (0..300u32).rev() {
+        assert_eq!(raw.read_all(1000 + i), format!("file number {i}").into_bytes());
+    }
+    for i in 0..300u32 {
+        raw.expect_ok(&Tmessage::Clunk { fid: 1000 + i });
+    }
+    assert!(raw.errno_of(&Tmessage::Clunk { fid: 1000 }).is_some(), "clunked fids are gone");
+}

@@ -309,9 +309,8 @@ async fn server_counters(client: &Client<ClientTransport>, root: &Fid) -> Option
     let text = client.read(&file, 0, 4096).await.ok()?;
     let _ = client.clunk(file).await;
     let text = std::str::from_utf8(&text).ok()?.to_string();
-    let get = |name: &str| {
-        text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
-    };
+    let get =
+        |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok());
     Some([get("events ")?, get("polls ")?, get("tasks_spawned ")?])
 }
 
@@ -607,8 +606,6 @@ fn fmt_size(s: usize) -> String {
 /// Runs the benchmark.
 pub fn run(quick: bool) -> Result<Report, String> {
     let writes = if quick { 500 } else { 10_000 };
-    let writes: usize =
-        std::env::var("B9_WRITES").ok().and_then(|v| v.parse().ok()).unwrap_or(writes); // TEMP
     let file_len: u64 = if quick { 16 << 20 } else { 256 << 20 };
     let repeats = if quick { 1 } else { 3 };
     let (server_cpu, client_cpu) = cpus()?;
@@ -618,9 +615,6 @@ pub fn run(quick: bool) -> Result<Report, String> {
     // Part 1: writes to dev/null through each transport, one server per transport at a time.
     let mut rows: Vec<(Path9, WriteFigures)> = Vec::new();
     for path in [Path9::ShmPoll, Path9::ShmBlock, Path9::Unix, Path9::Tcp] {
-        if std::env::var("B9_ONLY").is_ok_and(|v| v != path.label()) {
-            continue;
-        } // TEMP
         let (listen, mode) = match path {
             Path9::ShmPoll => {
                 (format!("shm:{}", dir.0.join("shm-poll.sock").display()), ShmMode::Polling)
@@ -641,8 +635,9 @@ pub fn run(quick: bool) -> Result<Report, String> {
         let spec = cairn_fileserver::transport::parse_listen(&listen)?;
         wait_for_socket(&spec)?;
         let copy_row = path == Path9::ShmPoll;
-        let figures = on_cpu(client_cpu, limit, move || write_pass(spec, mode, writes, repeats, copy_row))
-            .map_err(|e| format!("{}: {e}", server.what))?;
+        let figures =
+            on_cpu(client_cpu, limit, move || write_pass(spec, mode, writes, repeats, copy_row))
+                .map_err(|e| format!("{}: {e}", server.what))?;
         drop(server);
         rows.push((path, figures));
     }

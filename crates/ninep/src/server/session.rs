@@ -19,6 +19,9 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::future::Future;
+use core::task::{Context, Poll, Waker};
+
+use alloc::boxed::Box;
 
 use cairn_rt::event::{spawn_local, yield_now};
 use cairn_rt::iobuf::{IoBufChain, SharedIoBuf};
@@ -247,6 +250,18 @@ impl<S: FileServer, T: Transport> Session<S, T> {
         tag: u16,
         work: impl Future<Output = Result<IoBufChain, Fail>> + 'static,
     ) {
+        // Most requests are done at their first poll (a local file, dev/null): answer those at
+        // once, without a task, an in-flight entry or another turn of the event loop. The
+        // first poll uses a no-op waker; a request that is not done becomes a task, whose own
+        // first poll looks again and registers the task's waker, so no wake-up is lost.
+        let mut work = Box::pin(work);
+        if let Poll::Ready(result) = work.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            match result {
+                Ok(chain) => self.send_chain(chain),
+                Err(fail) => self.send_error(tag, fail),
+            }
+            return;
+        }
         let session = self.clone();
         let id = self.in_flight.borrow_mut().next_id();
         let (task, abort) = abortable(async move {
