@@ -14,6 +14,7 @@
 mod addr;
 pub mod echo;
 mod socket;
+mod stream;
 mod tcp;
 mod udp;
 pub mod unix;

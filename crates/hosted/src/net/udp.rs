@@ -9,7 +9,7 @@ use io_uring::{opcode, types};
 
 use super::addr::RawAddr;
 use super::socket;
-use super::tcp::SendMessage;
+use super::stream::SendMessage;
 use super::RECV_HEADROOM;
 
 /// The largest UDP payload (IPv4: 65,535 - 8 - 20).

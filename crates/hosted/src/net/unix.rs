@@ -22,10 +22,8 @@ use std::task::Poll;
 use cairn_rt::iobuf::{IoBuf, IoBufChain, Segment};
 use io_uring::{opcode, types};
 
-use super::tcp::SendMessage;
-use super::{RECV_CAPACITY, RECV_HEADROOM};
-use crate::bufring;
-use crate::reactor::{MultiOp, Op, Reactor};
+use super::stream::StreamSocket;
+use crate::reactor::{MultiOp, Op};
 
 /// The listen backlog of [`UnixListener::bind`].
 pub const UNIX_BACKLOG: i32 = 1024;
@@ -151,13 +149,6 @@ impl Drop for UnixListener {
     }
 }
 
-/// What the multishot receive produced.
-enum Received {
-    Data(IoBuf),
-    End,
-    NoBuffers,
-}
-
 /// A connected Unix stream socket of this core.
 ///
 /// Receiving works as for [`TcpStream`](super::TcpStream): a multishot receive into the core's
@@ -165,9 +156,7 @@ enum Received {
 /// ([`send_fds`](Self::send_fds), [`recv_fds`](Self::recv_fds)) is for a handshake before the
 /// byte stream is used: a plain receive would drop passed descriptors.
 pub struct UnixStream {
-    // Declared before `fd` so the receive is cancelled before the socket closes.
-    receiver: RefCell<Option<MultiOp<()>>>,
-    fd: OwnedFd,
+    inner: StreamSocket,
 }
 
 impl UnixStream {
@@ -209,118 +198,35 @@ impl UnixStream {
                 libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
             }
         }
-        UnixStream { receiver: RefCell::new(None), fd }
+        UnixStream { inner: StreamSocket::new(fd) }
     }
 
     /// The socket's descriptor.
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         use std::os::fd::AsFd;
-        self.fd.as_fd()
+        self.inner.fd().as_fd()
     }
 
     /// Receives what has arrived: a buffer of the core's provided-buffer ring, or a fresh one
-    /// (with [`RECV_HEADROOM`] bytes of headroom) when the ring has none. `None` once the peer
-    /// has closed its side.
+    /// when the ring has none. `None` once the peer has closed its side.
     pub async fn recv(&self) -> io::Result<Option<IoBuf>> {
-        if Reactor::current().buf_ring().is_some() {
-            match self.recv_multishot().await? {
-                Received::Data(buf) => return Ok(Some(buf)),
-                Received::End => return Ok(None),
-                Received::NoBuffers => {}
-            }
-        }
-        let buf = self.recv_into(IoBuf::with_headroom(RECV_HEADROOM, RECV_CAPACITY)).await?;
-        Ok((!buf.is_empty()).then_some(buf))
-    }
-
-    async fn recv_multishot(&self) -> io::Result<Received> {
-        let ring = Reactor::current().buf_ring().expect("checked by recv");
-        poll_fn(|cx| loop {
-            let mut receiver = self.receiver.borrow_mut();
-            let op = match &mut *receiver {
-                Some(op) if op.is_active() => op,
-                _ => {
-                    let entry =
-                        opcode::RecvMulti::new(types::Fd(self.fd.as_raw_fd()), bufring::GROUP)
-                            .build();
-                    // SAFETY: the kernel writes only into ring buffers, which live for the rest
-                    // of the program and are handed out only after their completion.
-                    receiver.insert(unsafe { MultiOp::start(entry, ()) })
-                }
-            };
-            let c = match op.poll_next(cx) {
-                Poll::Ready(Some(c)) => c,
-                Poll::Ready(None) => continue,
-                Poll::Pending => return Poll::Pending,
-            };
-            return Poll::Ready(match (c.result, c.buffer_id()) {
-                (n, Some(bid)) if n > 0 => Ok(Received::Data(ring.lend(bid, n as usize))),
-                (n, bid) if n >= 0 => {
-                    if let Some(bid) = bid {
-                        ring.recycle(bid);
-                    }
-                    Ok(Received::End)
-                }
-                (n, _) if -n == libc::ENOBUFS => Ok(Received::NoBuffers),
-                (n, _) => Err(io::Error::from_raw_os_error(-n)),
-            });
-        })
-        .await
+        self.inner.recv().await
     }
 
     /// Receives into the tailroom of `buf`, which must have some, and returns it with the new
     /// bytes appended to its view. An unchanged length means the peer closed its side.
-    pub async fn recv_into(&self, mut buf: IoBuf) -> io::Result<IoBuf> {
-        let tail = buf.tailroom_mut();
-        let (ptr, len) = (tail.as_mut_ptr(), tail.len());
-        assert!(len > 0, "recv_into needs a buffer with tailroom");
-        let entry = opcode::Recv::new(types::Fd(self.fd.as_raw_fd()), ptr, len as u32).build();
-        // SAFETY: the kernel writes into `buf`'s tailroom, memory owned by `buf`, which the op
-        // keeps (moving the handle does not move the bytes).
-        let (c, mut buf) = unsafe { Op::start(entry, buf) }.await;
-        let n = c.into_result()? as usize;
-        buf.claim_tailroom(n).expect("the kernel wrote at most the tailroom");
-        Ok(buf)
+    pub async fn recv_into(&self, buf: IoBuf) -> io::Result<IoBuf> {
+        self.inner.recv_into(buf).await
     }
 
     /// Sends every byte of `chain`, reading the buffers in place through a gather list.
-    pub async fn send<B: Segment + 'static>(&self, mut chain: IoBufChain<B>) -> io::Result<()> {
-        while !chain.is_empty() {
-            let mut msg = Box::new(SendMessage::new(chain));
-            msg.fix_pointers();
-            let entry = opcode::SendMsg::new(types::Fd(self.fd.as_raw_fd()), &msg.header)
-                .flags(libc::MSG_NOSIGNAL as u32)
-                .build();
-            // SAFETY: the header, its gather list and the buffers it points into live in the
-            // boxed message, which the op keeps until the kernel is done.
-            let (c, msg) = unsafe { Op::start(entry, msg) }.await;
-            let n = c.into_result()? as usize;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            chain = msg.chain;
-            chain.advance(n);
-        }
-        Ok(())
+    pub async fn send<B: Segment + 'static>(&self, chain: IoBufChain<B>) -> io::Result<()> {
+        self.inner.send(chain).await
     }
 
     /// Sends one buffer with a plain `send`, reading it in place.
-    pub async fn send_buf(&self, mut buf: IoBuf) -> io::Result<()> {
-        while !buf.is_empty() {
-            let entry =
-                opcode::Send::new(types::Fd(self.fd.as_raw_fd()), buf.as_ptr(), buf.len() as u32)
-                    .flags(libc::MSG_NOSIGNAL)
-                    .build();
-            // SAFETY: the kernel reads the buffer's view, memory owned by `buf`, which the op
-            // keeps (moving the handle does not move the bytes).
-            let (c, sent) = unsafe { Op::start(entry, buf) }.await;
-            buf = sent;
-            match c.into_result()? as usize {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf.advance(n),
-            }
-        }
-        Ok(())
+    pub async fn send_buf(&self, buf: IoBuf) -> io::Result<()> {
+        self.inner.send_buf(buf).await
     }
 
     /// Sends `data` (at least one byte) with `fds` attached as one `SCM_RIGHTS` message
@@ -336,7 +242,7 @@ impl UnixStream {
         let mut msg = Box::new(FdMessage::new(data.to_vec(), raw.len()));
         msg.set_fds(&raw);
         msg.fix_pointers();
-        let entry = opcode::SendMsg::new(types::Fd(self.fd.as_raw_fd()), &msg.header)
+        let entry = opcode::SendMsg::new(types::Fd(self.inner.fd().as_raw_fd()), &msg.header)
             .flags(libc::MSG_NOSIGNAL as u32)
             .build();
         // SAFETY: the header, the data and the control buffer live in the boxed message, which
@@ -357,7 +263,7 @@ impl UnixStream {
     pub async fn recv_fds(&self, max_len: usize) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
         let mut msg = Box::new(FdMessage::new(vec![0; max_len.max(1)], MAX_FDS));
         msg.fix_pointers();
-        let entry = opcode::RecvMsg::new(types::Fd(self.fd.as_raw_fd()), &mut msg.header)
+        let entry = opcode::RecvMsg::new(types::Fd(self.inner.fd().as_raw_fd()), &mut msg.header)
             .flags(libc::MSG_CMSG_CLOEXEC as u32)
             .build();
         // SAFETY: the header, the data buffer and the control buffer live in the boxed message,
@@ -375,9 +281,7 @@ impl UnixStream {
 
     /// Shuts down the sending side: the peer reads end-of-stream after the data sent so far.
     pub fn shutdown_write(&self) -> io::Result<()> {
-        // SAFETY: shutdown has no memory arguments.
-        check(unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_WR) })?;
-        Ok(())
+        self.inner.shutdown_write()
     }
 }
 
