@@ -131,6 +131,150 @@ fn tcp_echo_linux_client(
     assert_eq!(field(received, "sha256"), field(sent, "sha256"), "{out}");
 }
 
+/// cairn as the client of a Linux echo server: 3,000,000 bytes each way on one connection.
+fn tcp_echo_linux_server(
+    ns_linux: &net_common::Netns,
+    ns_cairn: &net_common::Netns,
+    device: &str,
+    net: u8,
+) {
+    let (linux_ip, cairn_cidr) = (format!("10.{net}.0.1"), format!("10.{net}.0.2/24"));
+    let mut server = ns_linux.python(LINUX_SERVER, &[&linux_ip, "7007", "1", "echo"]);
+    server.wait_for("listening", READY);
+    let out = ns_cairn
+        .cairn(&[
+            "send",
+            "--device",
+            device,
+            "--address",
+            &cairn_cidr,
+            &format!("{linux_ip}:7007"),
+            "--bytes",
+            "3000000",
+        ])
+        .success(SHORT);
+    let sent = out.lines().find(|l| l.starts_with("send: sent")).expect("sent");
+    let back = out.lines().find(|l| l.starts_with("send: received")).expect("received");
+    assert_eq!(field(back, "bytes"), "3000000", "{out}");
+    assert_eq!(field(back, "sha256"), field(sent, "sha256"), "{out}");
+    server.success(SHORT);
+}
+
+/// 200 UDP datagrams from Linux, each echoed by `cairn net echo`.
+fn udp_echo(ns_linux: &net_common::Netns, ns_cairn: &net_common::Netns, device: &str, net: u8) {
+    let (cairn_cidr, cairn_ip) = (format!("10.{net}.0.2/24"), format!("10.{net}.0.2"));
+    let mut echo = ns_cairn.cairn(&["echo", "--device", device, "--address", &cairn_cidr]);
+    echo.wait_for("ready", READY);
+    let out = ns_linux.python(UDP_CLIENT, &[&cairn_ip, "7", "200"]).success(SHORT);
+    assert!(out.contains("ok=200"), "{out}");
+}
+
+/// A thousand short connections from Linux to `cairn net echo`, 16 at a time, each echoing a
+/// line.
+fn a_thousand_short_connections(
+    ns_linux: &net_common::Netns,
+    ns_cairn: &net_common::Netns,
+    device: &str,
+    net: u8,
+) {
+    let (cairn_cidr, cairn_ip) = (format!("10.{net}.0.2/24"), format!("10.{net}.0.2"));
+    let mut echo = ns_cairn.cairn(&["echo", "--device", device, "--address", &cairn_cidr]);
+    echo.wait_for("ready", READY);
+    let out = ns_linux.python(SHORT_CONNECTIONS, &[&cairn_ip, "7", "1000", "16"]).success(LONG);
+    assert!(out.contains("ok=1000"), "{out}");
+}
+
+/// `cairn net send` to a port nobody listens on at Linux's address: Linux answers the SYN with
+/// a RST and cairn reports the connection refused.
+fn connect_to_a_closed_port_is_refused(ns_cairn: &net_common::Netns, device: &str, net: u8) {
+    let (status, out) = ns_cairn
+        .cairn(&[
+            "send",
+            "--device",
+            device,
+            "--address",
+            &format!("10.{net}.0.2/24"),
+            &format!("10.{net}.0.1:9"),
+            "--bytes",
+            "10",
+        ])
+        .finish(SHORT);
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("Refused"), "{out}");
+}
+
+/// A Linux client sends 1000 bytes to `cairn net sink` and aborts (SO_LINGER 0): the sink
+/// reports the reset after those bytes.
+fn reset_by_linux_is_seen(
+    ns_linux: &net_common::Netns,
+    ns_cairn: &net_common::Netns,
+    device: &str,
+    net: u8,
+) {
+    let (cairn_cidr, cairn_ip) = (format!("10.{net}.0.2/24"), format!("10.{net}.0.2"));
+    let mut sink =
+        ns_cairn.cairn(&["sink", "--device", device, "--address", &cairn_cidr, "-p", "5003"]);
+    sink.wait_for("ready", READY);
+    ns_linux.python(ABORTING_CLIENT, &[&cairn_ip, "5003"]).success(SHORT);
+    let (status, out) = sink.finish(SHORT);
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("error after bytes=1000") && out.contains("Reset"), "{out}");
+}
+
+/// The Linux client of `cairn net echo` shuts its side down at once and starts reading only
+/// 0.5 s later: cairn goes on sending after the peer's FIN.
+fn half_close_lets_cairn_send_after_the_peers_fin(
+    ns_linux: &net_common::Netns,
+    ns_cairn: &net_common::Netns,
+    device: &str,
+    net: u8,
+) {
+    let (cairn_cidr, cairn_ip) = (format!("10.{net}.0.2/24"), format!("10.{net}.0.2"));
+    let mut echo = ns_cairn.cairn(&["echo", "--device", device, "--address", &cairn_cidr]);
+    echo.wait_for("ready", READY);
+    let out = ns_linux.python(&bulk_client(), &[&cairn_ip, "7", "200000", "0.5"]).success(SHORT);
+    let sent = out.lines().find(|l| l.starts_with("sent")).expect("sent");
+    let received = out.lines().find(|l| l.starts_with("received")).expect("received");
+    assert_eq!(field(received, "bytes"), "200000", "{out}");
+    assert_eq!(field(received, "sha256"), field(sent, "sha256"), "{out}");
+}
+
+/// A client stuffs the echo server without reading and then vanishes (its address, a second one
+/// on Linux's interface `linux_iface`, removed, so Linux drops cairn's probes and
+/// retransmissions): cairn gives the connection up as timed out and goes on serving another
+/// client meanwhile.
+fn peer_vanishing_mid_transfer(
+    ns_linux: &net_common::Netns,
+    ns_cairn: &net_common::Netns,
+    device: &str,
+    linux_iface: &str,
+    net: u8,
+) {
+    let (cairn_cidr, cairn_ip) = (format!("10.{net}.0.2/24"), format!("10.{net}.0.2"));
+    let (gone_cidr, gone_ip) = (format!("10.{net}.0.3/24"), format!("10.{net}.0.3"));
+    ns_linux.exec(&["ip", "addr", "add", &gone_cidr, "dev", linux_iface]);
+    let mut echo = ns_cairn.cairn(&[
+        "echo",
+        "--device",
+        device,
+        "--address",
+        &cairn_cidr,
+        "--tcp-max-retries",
+        "4",
+    ]);
+    echo.wait_for("ready", READY);
+    let mut stuffer = ns_linux.python(STUFFING_CLIENT, &[&cairn_ip, "7", &gone_ip]);
+    stuffer.wait_for("stuffed", SHORT);
+    ns_linux.exec(&["ip", "addr", "del", &gone_cidr, "dev", linux_iface]);
+    let out = ns_linux.python(&bulk_client(), &[&cairn_ip, "7", "100000"]).success(SHORT);
+    assert!(out.contains("received bytes=100000"), "{out}");
+    let line = echo.wait_for(&gone_ip, Duration::from_secs(60));
+    assert!(line.contains("TimedOut"), "{line}");
+    let out = ns_linux.python(SHORT_CONNECTIONS, &[&cairn_ip, "7", "20", "4"]).success(SHORT);
+    assert!(out.contains("ok=20"), "{out}");
+    drop(stuffer);
+}
+
 #[test]
 fn tap_ping_both_ways() {
     let link = TapLink::new("tping", 81);
@@ -146,10 +290,13 @@ fn xdp_ping_both_ways() {
 #[test]
 fn tap_udp_echo() {
     let link = TapLink::new("tudp", 83);
-    let mut echo = link.ns.cairn(&["echo", "--device", "tap:ct0", "--address", "10.83.0.2/24"]);
-    echo.wait_for("ready", READY);
-    let out = link.ns.python(UDP_CLIENT, &["10.83.0.2", "7", "200"]).success(SHORT);
-    assert!(out.contains("ok=200"), "{out}");
+    udp_echo(&link.ns, &link.ns, "tap:ct0", 83);
+}
+
+#[test]
+fn xdp_udp_echo() {
+    let link = VethLink::new("xudp", 95);
+    udp_echo(&link.linux, &link.cairn, "xdp:vb", 95);
 }
 
 #[test]
@@ -167,26 +314,13 @@ fn xdp_tcp_echo_with_linux_as_client() {
 #[test]
 fn tap_tcp_echo_with_linux_as_server() {
     let link = TapLink::new("tsrv", 86);
-    let mut server = link.ns.python(LINUX_SERVER, &["10.86.0.1", "7007", "1", "echo"]);
-    server.wait_for("listening", READY);
-    let out = link
-        .ns
-        .cairn(&[
-            "send",
-            "--device",
-            "tap:ct0",
-            "--address",
-            "10.86.0.2/24",
-            "10.86.0.1:7007",
-            "--bytes",
-            "3000000",
-        ])
-        .success(SHORT);
-    let sent = out.lines().find(|l| l.starts_with("send: sent")).expect("sent");
-    let back = out.lines().find(|l| l.starts_with("send: received")).expect("received");
-    assert_eq!(field(back, "bytes"), "3000000", "{out}");
-    assert_eq!(field(back, "sha256"), field(sent, "sha256"), "{out}");
-    server.success(SHORT);
+    tcp_echo_linux_server(&link.ns, &link.ns, "tap:ct0", 86);
+}
+
+#[test]
+fn xdp_tcp_echo_with_linux_as_server() {
+    let link = VethLink::new("xsrv", 101);
+    tcp_echo_linux_server(&link.linux, &link.cairn, "xdp:vb", 101);
 }
 
 #[test]
@@ -217,84 +351,61 @@ fn xdp_bulk_each_way_under_delay_loss_and_reordering() {
 #[test]
 fn tap_a_thousand_short_connections() {
     let link = TapLink::new("tshort", 90);
-    let mut echo = link.ns.cairn(&["echo", "--device", "tap:ct0", "--address", "10.90.0.2/24"]);
-    echo.wait_for("ready", READY);
-    let out = link.ns.python(SHORT_CONNECTIONS, &["10.90.0.2", "7", "1000", "16"]).success(LONG);
-    assert!(out.contains("ok=1000"), "{out}");
+    a_thousand_short_connections(&link.ns, &link.ns, "tap:ct0", 90);
+}
+
+#[test]
+fn xdp_a_thousand_short_connections() {
+    let link = VethLink::new("xshort", 96);
+    a_thousand_short_connections(&link.linux, &link.cairn, "xdp:vb", 96);
 }
 
 #[test]
 fn tap_connect_to_a_closed_port_is_refused() {
     let link = TapLink::new("tref", 91);
-    let (status, out) = link
-        .ns
-        .cairn(&[
-            "send",
-            "--device",
-            "tap:ct0",
-            "--address",
-            "10.91.0.2/24",
-            "10.91.0.1:9",
-            "--bytes",
-            "10",
-        ])
-        .finish(SHORT);
-    assert!(!status.success(), "{out}");
-    assert!(out.contains("Refused"), "{out}");
+    connect_to_a_closed_port_is_refused(&link.ns, "tap:ct0", 91);
+}
+
+#[test]
+fn xdp_connect_to_a_closed_port_is_refused() {
+    let link = VethLink::new("xref", 97);
+    connect_to_a_closed_port_is_refused(&link.cairn, "xdp:vb", 97);
 }
 
 #[test]
 fn tap_reset_by_linux_is_seen() {
     let link = TapLink::new("trst", 92);
-    let mut sink =
-        link.ns.cairn(&["sink", "--device", "tap:ct0", "--address", "10.92.0.2/24", "-p", "5003"]);
-    sink.wait_for("ready", READY);
-    link.ns.python(ABORTING_CLIENT, &["10.92.0.2", "5003"]).success(SHORT);
-    let (status, out) = sink.finish(SHORT);
-    assert!(!status.success(), "{out}");
-    assert!(out.contains("error after bytes=1000") && out.contains("Reset"), "{out}");
+    reset_by_linux_is_seen(&link.ns, &link.ns, "tap:ct0", 92);
+}
+
+#[test]
+fn xdp_reset_by_linux_is_seen() {
+    let link = VethLink::new("xrst", 98);
+    reset_by_linux_is_seen(&link.linux, &link.cairn, "xdp:vb", 98);
 }
 
 #[test]
 fn tap_half_close_lets_cairn_send_after_the_peers_fin() {
     let link = TapLink::new("thalf", 93);
-    let mut echo = link.ns.cairn(&["echo", "--device", "tap:ct0", "--address", "10.93.0.2/24"]);
-    echo.wait_for("ready", READY);
-    // The client shuts down its side at once and starts reading only 0.5 s later.
-    let out = link.ns.python(&bulk_client(), &["10.93.0.2", "7", "200000", "0.5"]).success(SHORT);
-    let sent = out.lines().find(|l| l.starts_with("sent")).expect("sent");
-    let received = out.lines().find(|l| l.starts_with("received")).expect("received");
-    assert_eq!(field(received, "bytes"), "200000", "{out}");
-    assert_eq!(field(received, "sha256"), field(sent, "sha256"), "{out}");
+    half_close_lets_cairn_send_after_the_peers_fin(&link.ns, &link.ns, "tap:ct0", 93);
 }
 
-/// A client stuffs the echo server without reading and then vanishes (its address removed, so
-/// Linux drops cairn's probes and retransmissions): cairn gives the connection up as timed
-/// out and goes on serving another client meanwhile.
+#[test]
+fn xdp_half_close_lets_cairn_send_after_the_peers_fin() {
+    let link = VethLink::new("xhalf", 99);
+    half_close_lets_cairn_send_after_the_peers_fin(&link.linux, &link.cairn, "xdp:vb", 99);
+}
+
 #[test]
 fn tap_peer_vanishing_mid_transfer_times_out_and_others_are_served() {
     let link = TapLink::new("tgone", 94);
-    link.ns.exec(&["ip", "addr", "add", "10.94.0.3/24", "dev", "ct0"]);
-    let mut echo = link.ns.cairn(&[
-        "echo",
-        "--device",
-        "tap:ct0",
-        "--address",
-        "10.94.0.2/24",
-        "--tcp-max-retries",
-        "4",
-    ]);
-    echo.wait_for("ready", READY);
-    let mut stuffer = link.ns.python(STUFFING_CLIENT, &["10.94.0.2", "7", "10.94.0.3"]);
-    stuffer.wait_for("stuffed", SHORT);
-    link.ns.exec(&["ip", "addr", "del", "10.94.0.3/24", "dev", "ct0"]);
-    let out = link.ns.python(&bulk_client(), &["10.94.0.2", "7", "100000"]).success(SHORT);
-    assert!(out.contains("received bytes=100000"), "{out}");
-    let line = echo.wait_for("10.94.0.3", Duration::from_secs(60));
-    assert!(line.contains("TimedOut"), "{line}");
-    let out = link.ns.python(SHORT_CONNECTIONS, &["10.94.0.2", "7", "20", "4"]).success(SHORT);
-    assert!(out.contains("ok=20"), "{out}");
-    drop(stuffer);
+    peer_vanishing_mid_transfer(&link.ns, &link.ns, "tap:ct0", "ct0", 94);
+}
+
+#[test]
+fn xdp_peer_vanishing_mid_transfer_times_out_and_others_are_served() {
+    let link = VethLink::new("xgone", 100);
+    peer_vanishing_mid_transfer(&link.linux, &link.cairn, "xdp:vb", "va", 100);
 }
 
 #[test]

@@ -65,6 +65,13 @@ pub trait Device {
     /// [`DeviceError::Full`] and keeps nothing.
     fn transmit(&mut self, frame: IoBufChain) -> Result<(), DeviceError>;
 
+    /// Whether the next [`Device::transmit`] is certain not to answer [`DeviceError::Full`].
+    /// A caller that must keep a frame when the device is full can then hand it over without
+    /// keeping a copy. The default, `false`, promises nothing.
+    fn ready_to_transmit(&mut self) -> bool {
+        false
+    }
+
     /// Pushes queued transmissions to the hardware (a doorbell, a `sendto` kick); called once
     /// per event-loop turn so many frames share one kick.
     fn flush(&mut self) {}

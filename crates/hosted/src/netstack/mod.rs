@@ -75,12 +75,13 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
-    /// Defaults for `addressing`: a TCP stack with a random ISN secret, 1 MiB send buffers, a
+    /// Defaults for `addressing`: a TCP stack with a random ISN secret, 4 MiB send buffers (as
+    /// Linux's largest `tcp_wmem`, so one stream keeps a fast link busy), a
     /// backlog of 1024, and a 50 µs idle spin before the driver blocks.
     pub fn new(addressing: Addressing) -> NetConfig {
         let tcp = TcpConfig { isn_secret: random_secret(), ..TcpConfig::default() };
         let polling = PollingConfig { idle_spin_ns: 50_000, ..PollingConfig::default() };
-        NetConfig { addressing, tcp, send_buffer: 1 << 20, polling, listen_backlog: 1024 }
+        NetConfig { addressing, tcp, send_buffer: 4 << 20, polling, listen_backlog: 1024 }
     }
 }
 

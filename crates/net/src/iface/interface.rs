@@ -197,7 +197,7 @@ impl<T: IpTransport> Interface<T> {
             self.receive_frame(now_ns, frame.freeze());
         }
         did_work |= self.run_timers(now_ns);
-        did_work |= self.dispatch_transport(now_ns);
+        did_work |= self.dispatch_transport(now_ns, device);
         did_work |= self.transmit(device);
         did_work
     }
@@ -400,12 +400,29 @@ impl<T: IpTransport> Interface<T> {
     }
 
     /// Hands queued frames to the device until it is full; a frame it had no room for stays
-    /// first in the queue (the device drops what it refuses, so the interface offers a clone
-    /// of the chain, one reference count per segment).
+    /// first in the queue. A device that says it has room ([`Device::ready_to_transmit`])
+    /// takes the frame itself; another is offered a clone of the chain (one reference count
+    /// per segment), since it drops what it refuses.
     fn transmit(&mut self, device: &mut dyn Device) -> bool {
         let mut sent = false;
         while let Some(frame) = self.tx.front() {
-            match device.transmit(frame.clone()) {
+            // A device that says it has room takes the frame itself; otherwise it gets a copy
+            // of the chain (buffers shared, not bytes) and the frame stays queued if it is full.
+            let result = if device.ready_to_transmit() {
+                let frame = self.tx.pop_front().expect("front exists");
+                match device.transmit(frame) {
+                    // It broke its promise: the frame is gone.
+                    Err(DeviceError::Full) => Err(DeviceError::Io(0)),
+                    result => result,
+                }
+            } else {
+                let result = device.transmit(frame.clone());
+                if result != Err(DeviceError::Full) {
+                    self.tx.pop_front();
+                }
+                result
+            };
+            match result {
                 Ok(()) => {
                     self.counters.tx_frames += 1;
                     sent = true;
@@ -413,7 +430,6 @@ impl<T: IpTransport> Interface<T> {
                 Err(DeviceError::Full) => break,
                 Err(DeviceError::TooLarge | DeviceError::Io(_)) => self.counters.tx_errors += 1,
             }
-            self.tx.pop_front();
         }
         if sent {
             device.flush();
@@ -451,13 +467,19 @@ impl<T: IpTransport> Interface<T> {
         did_work
     }
 
-    /// Collects the transport's segments and sends each in a datagram.
-    fn dispatch_transport(&mut self, now_ns: u64) -> bool {
+    /// Collects the transport's segments and sends each in a datagram, handing the queue to
+    /// `device` whenever it is full.
+    fn dispatch_transport(&mut self, now_ns: u64, device: &mut dyn Device) -> bool {
         let mut segments = Vec::new();
         self.transport
             .dispatch(now_ns, &mut |src, dst, segment| segments.push((src, dst, segment)));
         let did_work = !segments.is_empty();
         for (src, dst, segment) in segments {
+            // A window's worth of segments can outnumber the queue: hand the queue to the
+            // device as it fills rather than drop what the window allowed.
+            if self.tx.len() >= self.config.tx_queue_len {
+                self.transmit(device);
+            }
             if self.send_ipv4(now_ns, Some(src), dst, IpProtocol::Tcp, segment).is_ok() {
                 self.counters.tcp_tx += 1;
             }

@@ -54,8 +54,9 @@ pub(crate) fn serialize(
         let sum = !checksum::fold(acc);
         TcpPacket::new_unchecked(&mut header[..]).set_checksum(sum);
     }
-    let mut chain = IoBufChain::from(header.freeze());
-    chain.append(payload);
+    // The header goes in front of the payload's own chain, which usually has room for it.
+    let mut chain = payload;
+    chain.push_front(header.freeze());
     chain
 }
 

@@ -712,6 +712,18 @@ impl Device for XdpDevice {
         Ok(())
     }
 
+    /// A TX ring slot and a free frame to copy into (reclaiming sent ones if none is free):
+    /// then `transmit` cannot answer [`DeviceError::Full`].
+    fn ready_to_transmit(&mut self) -> bool {
+        if self.tx.free(1) == 0 {
+            return false;
+        }
+        if self.free.is_empty() {
+            self.reclaim();
+        }
+        !self.free.is_empty()
+    }
+
     fn flush(&mut self) {
         if self.tx.unpublished() > 0 {
             self.tx.publish();
