@@ -7,6 +7,8 @@
 //! by reference into a shared region. Both appear the same here, so the layers above never know
 //! which one they are on.
 
+use core::task::{Context, Poll};
+
 use cairn_rt::iobuf::{IoBufChain, SharedIoBuf};
 
 /// Why a transport stopped.
@@ -32,6 +34,22 @@ pub trait Transport: 'static {
     /// connection between messages. The buffer may be a slice of a larger receive buffer or
     /// of a shared region: the payload of a `Twrite` is handed on without a copy.
     async fn recv(&self) -> Result<Option<SharedIoBuf>, TransportError>;
+
+    /// Takes the next message without a task waiting in [`recv`](Self::recv), for a caller that
+    /// waits on what a message may bring (the client's request futures, which then need no
+    /// receiver task between the transport and themselves).
+    ///
+    /// `Some(Poll::Ready(r))`: `r` is what `recv` would have returned now. `Some(Poll::Pending)`:
+    /// nothing is here yet, and the waker of `cx` is woken when something may be; only the waker
+    /// of the latest call is kept (a later call, from any task, replaces it). `None`, the
+    /// default: this transport cannot do this, and only `recv` receives. It is not mixed with a
+    /// `recv` in progress: a connection uses one or the other.
+    fn poll_recv(
+        &self,
+        _cx: &mut Context<'_>,
+    ) -> Option<Poll<Result<Option<SharedIoBuf>, TransportError>>> {
+        None
+    }
 
     /// Queues one whole message, given as a chain so a header can precede a payload without
     /// a copy. Returns once the message is queued; it leaves in call order.

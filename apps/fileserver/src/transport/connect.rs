@@ -3,6 +3,7 @@
 
 use std::io;
 use std::rc::{Rc, Weak};
+use std::task::{Context, Poll};
 
 use cairn_9p::client::BufferSource;
 use cairn_9p::transport::{Transport, TransportError};
@@ -64,6 +65,17 @@ impl Transport for ClientTransport {
             ClientTransport::Tcp(t) => t.recv().await,
             ClientTransport::Unix(t) => t.recv().await,
             ClientTransport::Shm(t) => t.recv().await,
+        }
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Result<Option<SharedIoBuf>, TransportError>>> {
+        match self {
+            ClientTransport::Tcp(t) => t.poll_recv(cx),
+            ClientTransport::Unix(t) => t.poll_recv(cx),
+            ClientTransport::Shm(t) => t.poll_recv(cx),
         }
     }
 

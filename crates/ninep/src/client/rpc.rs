@@ -5,6 +5,12 @@
 //! order and are matched by tag. One receiver task per connection reads the transport and
 //! stores each reply in its tag's slot, waking the [`Pending`] future that waits there.
 //!
+//! On a transport that can be polled for a message ([`Transport::poll_recv`]: the shared-memory
+//! rings in polling mode), a request future waiting for its reply receives for the connection
+//! itself, so the reply reaches it without a hop through the receiver task: the request polled
+//! last is the *driver*, the receiver task stands aside while there is one, and it takes over
+//! again when the driver finishes.
+//!
 //! A [`Pending`] request that is dropped before its reply is *flushed*: the client sends
 //! `Tflush(oldtag)` and keeps the old tag reserved until the `Rflush` arrives, discarding the
 //! original reply if it comes first (flush(5)). If that late reply made a fid (a walk), the fid
@@ -14,9 +20,10 @@ use alloc::boxed::Box;
 use alloc::rc::{Rc, Weak};
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
+use core::future::poll_fn;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
 
 use cairn_rt::event::spawn_local;
 use cairn_rt::iobuf::{IoBuf, IoBufChain, SharedIoBuf};
@@ -67,6 +74,13 @@ pub(crate) struct Inner<T: Transport> {
     /// Set when the connection has failed or closed: every later request fails with it.
     pub(crate) dead: Cell<Option<Errno>>,
     pub(crate) buffers: RefCell<Option<BufferSource>>,
+    /// Whether the transport can be polled for a message ([`Transport::poll_recv`]); cleared
+    /// the first time it says it cannot.
+    can_drive: Cell<bool>,
+    /// The tag of the request future that receives for the connection now, if any.
+    driver: Cell<Option<u16>>,
+    /// The receiver task's waker, for handing receiving back to it.
+    receiver: RefCell<Option<Waker>>,
 }
 
 impl<T: Transport> Inner<T> {
@@ -85,6 +99,9 @@ impl<T: Transport> Inner<T> {
             fids: RefCell::new(FidPool::default()),
             dead: Cell::new(None),
             buffers: RefCell::new(None),
+            can_drive: Cell::new(true),
+            driver: Cell::new(None),
+            receiver: RefCell::new(None),
         })
     }
 
@@ -203,6 +220,88 @@ impl<T: Transport> Inner<T> {
         }
     }
 
+    /// Receives with `cx`'s waker through [`Transport::poll_recv`], dispatching every reply
+    /// already here, until nothing more is (`Some(Poll::Pending)`: `cx` is woken at the next),
+    /// the connection ends (`Some(Poll::Ready(()))`, every request failed), or `stop` says the
+    /// caller has what it waited for (`Some(Poll::Ready(()))` too). `None`: the transport
+    /// cannot be polled.
+    fn pump(&self, cx: &mut Context<'_>, stop: impl Fn() -> bool) -> Option<Poll<()>> {
+        loop {
+            let Some(received) = self.transport.poll_recv(cx) else {
+                self.can_drive.set(false);
+                return None;
+            };
+            match received {
+                Poll::Pending => return Some(Poll::Pending),
+                Poll::Ready(Ok(Some(reply))) => {
+                    self.dispatch(reply);
+                    if stop() {
+                        return Some(Poll::Ready(()));
+                    }
+                }
+                Poll::Ready(Ok(None)) => {
+                    self.fail(ECONNRESET);
+                    return Some(Poll::Ready(()));
+                }
+                Poll::Ready(Err(e)) => {
+                    self.fail(transport_errno(e));
+                    return Some(Poll::Ready(()));
+                }
+            }
+        }
+    }
+
+    /// The request under `tag`, whose reply has not come, receives for the connection (it
+    /// becomes the driver, in place of any other). Returns whether its slot may have changed
+    /// (something was dispatched, or the connection ended), so the caller looks again.
+    fn drive(&self, tag: u16, cx: &mut Context<'_>) -> bool {
+        if !self.can_drive.get() {
+            return false;
+        }
+        self.driver.set(Some(tag));
+        let done = || {
+            self.tags
+                .borrow_mut()
+                .get_mut(tag)
+                .is_none_or(|slot| !matches!(slot.state, SlotState::Waiting))
+        };
+        match self.pump(cx, done) {
+            Some(Poll::Ready(())) => true,
+            Some(Poll::Pending) => false,
+            None => {
+                self.driver.set(None);
+                self.hand_back();
+                false
+            }
+        }
+    }
+
+    /// The request under `tag` is finished or gone: if it was the driver, the receiver task
+    /// receives again.
+    fn stop_driving(&self, tag: u16) {
+        if self.driver.get() == Some(tag) {
+            self.driver.set(None);
+            self.hand_back();
+        }
+    }
+
+    /// Hands receiving back to the receiver task: registers its waker with the transport,
+    /// dispatching what has come meanwhile, or wakes it if the connection is over (so it ends).
+    fn hand_back(&self) {
+        let Some(waker) = self.receiver.borrow().clone() else {
+            // The receiver task has not run yet; it registers itself when it does.
+            return;
+        };
+        if self.dead.get().is_some() || !self.can_drive.get() {
+            waker.wake();
+            return;
+        }
+        let mut cx = Context::from_waker(&waker);
+        if self.pump(&mut cx, || false) != Some(Poll::Pending) {
+            waker.wake();
+        }
+    }
+
     /// Ends every request: the connection is gone.
     fn fail(&self, errno: Errno) {
         self.dead.set(Some(errno));
@@ -249,8 +348,33 @@ impl<T: Transport> Inner<T> {
     }
 }
 
-/// The receiver task: reads replies until the transport ends, then fails what is left.
+/// The receiver task: reads replies until the transport ends, then fails what is left. On a
+/// transport that can be polled, it receives only while no request future does (see the module
+/// docs).
 pub(crate) async fn receive<T: Transport>(transport: Rc<T>, inner: Weak<Inner<T>>) {
+    let ended = poll_fn(|cx| {
+        let Some(inner) = inner.upgrade() else { return Poll::Ready(true) };
+        {
+            let mut mine = inner.receiver.borrow_mut();
+            match &*mine {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *mine = Some(cx.waker().clone()),
+            }
+        }
+        if inner.driver.get().is_some() {
+            // A request future receives; it hands back when it finishes.
+            return Poll::Pending;
+        }
+        match inner.pump(cx, || false) {
+            Some(Poll::Ready(())) => Poll::Ready(true),
+            Some(Poll::Pending) => Poll::Pending,
+            None => Poll::Ready(false),
+        }
+    })
+    .await;
+    if ended {
+        return;
+    }
     loop {
         let received = transport.recv().await;
         let Some(inner) = inner.upgrade() else { return };
@@ -372,6 +496,7 @@ impl<T: Transport> Pending<T> {
     pub async fn flush(mut self) -> Result<(), Errno> {
         let Some(tag) = self.tag.take() else { return Ok(()) };
         let inner = self.inner.clone();
+        inner.stop_driving(tag);
         {
             let mut tags = inner.tags.borrow_mut();
             let Some(slot) = tags.get_mut(tag) else { return Ok(()) };
@@ -412,25 +537,42 @@ impl<T: Transport> Future for Pending<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let Some(tag) = self.tag else { return Poll::Ready(Err(EINVAL)) };
         let inner = self.inner.clone();
-        let result = {
-            let mut tags = inner.tags.borrow_mut();
-            let Some(slot) = tags.get_mut(tag) else { return Poll::Ready(Err(EIO)) };
-            match core::mem::replace(&mut slot.state, SlotState::Waiting) {
-                SlotState::Done(result) => {
-                    tags.remove(tag);
-                    result
-                }
-                other => {
-                    slot.state = other;
-                    match &slot.waker {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => slot.waker = Some(cx.waker().clone()),
+        let result = loop {
+            // The waker is left out of the slot while this future receives itself: a reply it
+            // dispatches to itself then wakes nobody (waking its own task would poll it again
+            // for nothing).
+            let waker = {
+                let mut tags = inner.tags.borrow_mut();
+                let Some(slot) = tags.get_mut(tag) else {
+                    drop(tags);
+                    self.tag = None;
+                    inner.stop_driving(tag);
+                    return Poll::Ready(Err(EIO));
+                };
+                match core::mem::replace(&mut slot.state, SlotState::Waiting) {
+                    SlotState::Done(result) => {
+                        tags.remove(tag);
+                        break result;
                     }
-                    return Poll::Pending;
+                    other => {
+                        slot.state = other;
+                        slot.waker.take()
+                    }
                 }
+            };
+            // Receive for the connection rather than wait for the receiver task to.
+            if !inner.drive(tag, cx) {
+                if let Some(slot) = inner.tags.borrow_mut().get_mut(tag) {
+                    slot.waker = match waker {
+                        Some(w) if w.will_wake(cx.waker()) => Some(w),
+                        _ => Some(cx.waker().clone()),
+                    };
+                }
+                return Poll::Pending;
             }
         };
         self.tag = None;
+        inner.stop_driving(tag);
         let buf = result?;
         if let Some(errno) = error_of(&buf, inner.dialect, inner.msize) {
             return Poll::Ready(Err(errno));
@@ -443,6 +585,7 @@ impl<T: Transport> Drop for Pending<T> {
     fn drop(&mut self) {
         if let Some(tag) = self.tag.take() {
             self.inner.abandon(tag);
+            self.inner.stop_driving(tag);
         }
     }
 }

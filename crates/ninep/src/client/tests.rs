@@ -42,32 +42,56 @@ struct MemTransport {
     rx: Rc<Pipe>,
     tx: Rc<Pipe>,
     closed: Cell<bool>,
+    /// Whether it answers [`Transport::poll_recv`] (so the client's requests receive
+    /// themselves).
+    pollable: bool,
 }
 
+std::thread_local! {
+    /// Whether the client ends that [`mem_pair`] makes on this thread are pollable: [`on_core`]
+    /// runs each test both ways.
+    static POLLED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A connection: the client's end (pollable as [`POLLED`] says), the server's end.
 fn mem_pair() -> (Rc<MemTransport>, Rc<MemTransport>) {
     let (a, b) = (Rc::new(Pipe::default()), Rc::new(Pipe::default()));
+    let pollable = POLLED.with(Cell::get);
     (
-        Rc::new(MemTransport { rx: a.clone(), tx: b.clone(), closed: Cell::new(false) }),
-        Rc::new(MemTransport { rx: b, tx: a, closed: Cell::new(false) }),
+        Rc::new(MemTransport { rx: a.clone(), tx: b.clone(), closed: Cell::new(false), pollable }),
+        Rc::new(MemTransport { rx: b, tx: a, closed: Cell::new(false), pollable: false }),
     )
+}
+
+impl MemTransport {
+    fn poll_next(
+        &self,
+        cx: &mut core::task::Context<'_>,
+    ) -> Poll<Result<Option<SharedIoBuf>, TransportError>> {
+        if self.closed.get() {
+            return Poll::Ready(Err(TransportError::Closed));
+        }
+        if let Some(m) = self.rx.queue.borrow_mut().pop_front() {
+            return Poll::Ready(Ok(Some(m)));
+        }
+        if self.rx.closed.get() {
+            return Poll::Ready(Ok(None));
+        }
+        *self.rx.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
 }
 
 impl Transport for MemTransport {
     async fn recv(&self) -> Result<Option<SharedIoBuf>, TransportError> {
-        poll_fn(|cx| {
-            if self.closed.get() {
-                return Poll::Ready(Err(TransportError::Closed));
-            }
-            if let Some(m) = self.rx.queue.borrow_mut().pop_front() {
-                return Poll::Ready(Ok(Some(m)));
-            }
-            if self.rx.closed.get() {
-                return Poll::Ready(Ok(None));
-            }
-            *self.rx.waker.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut core::task::Context<'_>,
+    ) -> Option<Poll<Result<Option<SharedIoBuf>, TransportError>>> {
+        self.pollable.then(|| self.poll_next(cx))
     }
 
     fn send(&self, message: IoBufChain) -> Result<(), TransportError> {
@@ -89,8 +113,24 @@ impl Transport for MemTransport {
     }
 }
 
-/// Runs `make()`'s future on a fresh one-core hosted runtime and returns its output.
+/// Runs `make()`'s future on fresh one-core hosted runtimes, once with client transports that
+/// only `recv` and once with pollable ones (see [`mem_pair`]), checks that both give the same
+/// output, and returns it.
 fn on_core<F, Fut, R>(make: F) -> R
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = R> + 'static,
+    R: Send + PartialEq + core::fmt::Debug + 'static,
+{
+    let received = on_core_once(make.clone(), false);
+    let polled = on_core_once(make, true);
+    assert_eq!(received, polled, "the receiver task and pollable requests disagree");
+    polled
+}
+
+/// Runs `make()`'s future on a fresh one-core hosted runtime, with [`POLLED`] set to `polled`
+/// there, and returns its output.
+fn on_core_once<F, Fut, R>(make: F, polled: bool) -> R
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = R> + 'static,
@@ -100,6 +140,7 @@ where
     let make = std::sync::Mutex::new(Some(make));
     let rt = cairn_hosted::start(1, move |_| {
         let make = make.lock().unwrap().take().unwrap();
+        POLLED.with(|p| p.set(polled));
         let tx = tx.clone();
         spawn_local(async move {
             let _ = tx.send(make().await);

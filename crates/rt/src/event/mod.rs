@@ -281,15 +281,24 @@ impl EventManager {
     /// policy ([`polling`]): while their event rate is high the core keeps turning instead of
     /// blocking (so other cores need not ring its doorbell either), and it blocks again once
     /// they have been quiet for the policy's spin budget.
+    ///
+    /// The clock is read only when the turn needs it: for timers, for an arrival to record, or
+    /// for the blocking decision. A polling turn (idle handlers installed) on which nothing
+    /// arrived and no timer is set reads no clock; it cannot block, so the polling policy need
+    /// not hear of it (its window simply lasts until the next recorded turn).
     pub fn turn(&self) -> bool {
         let counters = &self.shared().counters;
-        let now = self.runtime.platform.now_ns();
+        let mut clock = None;
+        let mut now = || *clock.get_or_insert_with(|| self.runtime.platform.now_ns());
         // 1. Device completions, then expired timers (the timer interrupt).
         let completions = self.runtime.platform.poll_devices();
         counters.device_completions.add(completions as u64);
-        let fired = self.fire_timers(now);
+        let fired = if self.timers.borrow().is_empty() { 0 } else { self.fire_timers(now()) };
         let received = self.drain_mailbox();
-        self.poller.borrow_mut().record(now, completions + received);
+        let arrived = completions + received;
+        if arrived > 0 || self.idle.borrow().len() == 0 {
+            self.poller.borrow_mut().record(now(), arrived);
+        }
         // 2. One synthetic event. When that drains the ready queue, the batch of device work it
         // queued goes to the devices together.
         let dispatched = self.dispatch_one();
@@ -305,7 +314,7 @@ impl EventManager {
         counters.events.add(completions as u64 + fired as u64 + dispatched as u64);
         // 4. Block when there is nothing to do, nothing to poll, and the source is quiet.
         if !busy && !has_idle && self.ready.borrow().is_empty() {
-            if self.poller.borrow().should_block(now) {
+            if self.poller.borrow().should_block(now()) {
                 self.block();
             } else {
                 counters.polls.incr();

@@ -13,10 +13,10 @@
 //! The rate is measured over tumbling windows. A window opens at some `record` call and closes
 //! at the first `record` at least [`PollingConfig::window_ns`] later; its rate is the number of
 //! events recorded after it opened divided by its actual length, and the next window opens
-//! where it closed. A stretch with no `record` calls at all (the core was blocked) simply makes
-//! the current window longer, so a quiet period lowers the estimate as it should. A `record` costs
-//! a few additions and comparisons; closing a window adds a few 128-bit multiplications and one
-//! division.
+//! where it closed. A stretch with no `record` calls at all (the core was blocked, or it only
+//! ran its idle handlers and nothing arrived) simply makes the current window longer, so a
+//! quiet period lowers the estimate as it should. A `record` costs a few additions and
+//! comparisons; closing a window adds a few 128-bit multiplications and one division.
 //!
 //! # Hysteresis
 //!

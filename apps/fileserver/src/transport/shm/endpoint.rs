@@ -27,7 +27,7 @@ use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use cairn_9p::codec::{frame_len, HEADER_LEN};
 use cairn_9p::transport::{Transport, TransportError};
@@ -147,6 +147,9 @@ struct Endpoint {
     /// A weak handle to itself, for the idle handler.
     me: Weak<Endpoint>,
     spinners: RefCell<Vec<Spinner>>,
+    /// The waker of the latest [`Transport::poll_recv`] that found nothing (polling mode):
+    /// served by the idle handler like a receiving spinner, but one at most.
+    rx_waker: RefCell<Option<Waker>>,
     idle: Cell<Option<IdleHandlerId>>,
     link: Arc<Link>,
     mode: ShmMode,
@@ -164,6 +167,9 @@ struct Endpoint {
     peer_gone: Cell<bool>,
     /// The writer task has finished (closed and drained, or failed).
     writer_done: Cell<bool>,
+    /// The writer task holds a message it took from the queue and waits for room to place it:
+    /// a later message must queue behind it.
+    in_hand: Cell<bool>,
 }
 
 /// Why a message could not be placed in the ring yet.
@@ -206,6 +212,39 @@ impl Endpoint {
         }
     }
 
+    /// Whether a receiver's wait is over: a message is in the rx ring, or receiving ends.
+    fn rx_over(&self) -> bool {
+        self.ends(true) || self.ready_for(Want::Rx)
+    }
+
+    /// What [`Transport::recv`] returns if it can return without waiting: a message, the end of
+    /// the channel, or its failure.
+    fn take_now(&self) -> Option<Result<Option<SharedIoBuf>, TransportError>> {
+        if self.closed.get() {
+            return Some(Err(TransportError::Closed));
+        }
+        if let Some(e) = self.failed.get() {
+            return Some(Err(e));
+        }
+        match self.try_take() {
+            Ok(Some(message)) => return Some(Ok(Some(message))),
+            Ok(None) => {}
+            Err(e) => {
+                let e = self.fail(e);
+                self.wake_all();
+                return Some(Err(e));
+            }
+        }
+        if self.peer_closed() {
+            // A message published just before the peer closed is still delivered.
+            if let Ok(Some(message)) = self.try_take() {
+                return Some(Ok(Some(message)));
+            }
+            return Some(Ok(None));
+        }
+        None
+    }
+
     /// Waits until `want` is satisfied (or waiting ends, see [`Endpoint::ends`]): the core's
     /// idle handler looks at the rings every turn of the event loop, and in blocking mode a
     /// waiter still unsatisfied after [`SPIN_NS`] goes to sleep on the doorbell.
@@ -243,7 +282,7 @@ impl Endpoint {
 
     /// The idle handler's work: wakes the spinners whose wait is over, puts those past their
     /// spin deadline to sleep on the doorbell, and uninstalls itself when none is left (so a
-    /// blocking-mode core can block).
+    /// blocking-mode core can block; in polling mode only once the channel is over).
     fn serve_spinners(&self) {
         // A polling turn on which nothing arrived is the common case on a dedicated core: it
         // costs a few shared-memory loads, no clock read and no allocation (polling spinners
@@ -255,9 +294,21 @@ impl Endpoint {
                 .iter()
                 .any(|s| self.ends(s.on_close) || self.ready_for(s.want))
         {
-            return;
+            let rx_ready = self.rx_waker.borrow().is_some() && self.rx_over();
+            if !rx_ready && !self.ends(true) {
+                return;
+            }
         }
-        let now = now_ns();
+        if self.rx_waker.borrow().is_some() && self.rx_over() {
+            if let Some(w) = self.rx_waker.take() {
+                w.wake();
+            }
+        }
+        // Polling spinners never sleep (their deadline is `u64::MAX`): no clock for them.
+        let now = match self.mode {
+            ShmMode::Polling => 0,
+            ShmMode::Blocking => now_ns(),
+        };
         let spinners = std::mem::take(&mut *self.spinners.borrow_mut());
         let mut still = Vec::with_capacity(spinners.len());
         for s in spinners {
@@ -271,7 +322,11 @@ impl Endpoint {
         }
         let mut spinners = self.spinners.borrow_mut();
         spinners.extend(still);
-        if spinners.is_empty() {
+        // In polling mode the handler stays while the channel is open: a waiter comes back
+        // after nearly every message, and installing the handler again each time costs more
+        // than looking at an empty list.
+        let keep = self.mode == ShmMode::Polling && !self.ends(true);
+        if spinners.is_empty() && self.rx_waker.borrow().is_none() && !keep {
             if let Some(id) = self.idle.take() {
                 remove_idle_handler(id);
             }
@@ -473,6 +528,9 @@ impl Endpoint {
 
     fn wake_all(&self) {
         self.bell.wake_waiters();
+        if let Some(w) = self.rx_waker.take() {
+            w.wake();
+        }
         for s in self.spinners.borrow_mut().drain(..) {
             s.waker.wake();
         }
@@ -485,7 +543,8 @@ impl Endpoint {
     }
 }
 
-/// The writer task: places queued messages in order, waiting for ring or payload room.
+/// The writer task: places queued messages in order, waiting for ring or payload room. (A
+/// message sent while nothing is queued goes into the ring directly, in `send`, if it fits.)
 async fn write_queue(ep: Rc<Endpoint>) {
     drain_queue(&ep).await;
     ep.writer_done.set(true);
@@ -518,9 +577,13 @@ async fn drain_queue(ep: &Endpoint) {
         let Some(mut chain) = next else { break };
         loop {
             match ep.try_place(chain) {
-                Ok(Placed::Sent) => break,
+                Ok(Placed::Sent) => {
+                    ep.in_hand.set(false);
+                    break;
+                }
                 Ok(Placed::NoRoom(back)) => {
                     chain = back;
+                    ep.in_hand.set(true);
                     ep.wait_for(false, Want::Tx(chain.len())).await;
                     if ep.peer_gone.get() || ep.failed.get().is_some() {
                         return;
@@ -602,6 +665,7 @@ impl ShmTransport {
         let ep = Rc::new_cyclic(|me| Endpoint {
             me: me.clone(),
             spinners: RefCell::new(Vec::new()),
+            rx_waker: RefCell::new(None),
             idle: Cell::new(None),
             link: Arc::new(Link { region, side, peer_bell, blocking }),
             mode,
@@ -616,6 +680,7 @@ impl ShmTransport {
             failed: Cell::new(None),
             peer_gone: Cell::new(false),
             writer_done: Cell::new(false),
+            in_hand: Cell::new(false),
         });
         spawn_local(write_queue(ep.clone()));
         spawn_local(watch_peer(ep.clone()));
@@ -666,30 +731,36 @@ impl Transport for ShmTransport {
     async fn recv(&self) -> Result<Option<SharedIoBuf>, TransportError> {
         let ep = &self.ep;
         loop {
-            if ep.closed.get() {
-                return Err(TransportError::Closed);
-            }
-            if let Some(e) = ep.failed.get() {
-                return Err(e);
-            }
-            match ep.try_take() {
-                Ok(Some(message)) => return Ok(Some(message)),
-                Ok(None) => {}
-                Err(e) => {
-                    let e = ep.fail(e);
-                    ep.wake_all();
-                    return Err(e);
-                }
-            }
-            if ep.peer_closed() {
-                // A message published just before the peer closed is still delivered.
-                if let Ok(Some(message)) = ep.try_take() {
-                    return Ok(Some(message));
-                }
-                return Ok(None);
+            if let Some(received) = ep.take_now() {
+                return received;
             }
             ep.wait_for(true, Want::Rx).await;
         }
+    }
+
+    /// In polling mode, the idle handler watches the rx ring for the latest caller's waker, as
+    /// it does for a waiting `recv`. Blocking mode has no `poll_recv` (its waiters go to sleep
+    /// on the doorbell, which takes a `recv`).
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Result<Option<SharedIoBuf>, TransportError>>> {
+        let ep = &self.ep;
+        if ep.mode != ShmMode::Polling {
+            return None;
+        }
+        if let Some(received) = ep.take_now() {
+            return Some(Poll::Ready(received));
+        }
+        {
+            let mut waker = ep.rx_waker.borrow_mut();
+            match &*waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
+            }
+        }
+        ep.ensure_idle_handler();
+        Some(Poll::Pending)
     }
 
     fn send(&self, message: IoBufChain) -> Result<(), TransportError> {
@@ -703,6 +774,23 @@ impl Transport for ShmTransport {
         if ep.peer_gone.get() {
             return Err(TransportError::Io(libc::EPIPE));
         }
+        // With nothing ahead of it, the message goes into the ring at once: no hop through the
+        // writer task, whose turn would add to every message's latency.
+        let message = if ep.queue.borrow().is_empty() && !ep.in_hand.get() {
+            match ep.try_place(message) {
+                Ok(Placed::Sent) => return Ok(()),
+                Ok(Placed::NoRoom(back)) => back,
+                Err(e) => {
+                    // As when the writer task meets it: the channel fails.
+                    ep.fail(e);
+                    ep.queue.borrow_mut().clear();
+                    ep.wake_all();
+                    return Ok(());
+                }
+            }
+        } else {
+            message
+        };
         ep.queue.borrow_mut().push_back(message);
         if let Some(w) = ep.writer.borrow_mut().take() {
             w.wake();
