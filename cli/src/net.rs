@@ -368,11 +368,26 @@ async fn sink(net: NetStack, port: u16, count: u32) -> Result<(), String> {
         });
     }
     pending.all_done().await;
+    println!("sink: {}", recovery_summary(&net.tcp_counters()));
     let failed = *failures.borrow();
     match failed {
         0 => Ok(()),
         n => Err(format!("{n} connection(s) failed")),
     }
+}
+
+/// One line of the TCP counters that tell how losses were repaired.
+fn recovery_summary(c: &cairn_net::tcp::TcpCounters) -> String {
+    format!(
+        "tcp retransmits={} fast={} sack={} spurious={} rto={} sacked_bytes={} ooo_queued={}",
+        c.retransmits,
+        c.fast_retransmits,
+        c.sack_retransmits,
+        c.spurious_recoveries,
+        c.rto_expirations,
+        c.sacked_bytes,
+        c.ooo_queued
+    )
 }
 
 /// The sender's pattern repeats every 251 bytes (a prime, so it does not line up with
@@ -441,6 +456,7 @@ async fn send(net: NetStack, dst: Ipv4Address, port: u16, bytes: u64) -> Result<
         return Err(format!("receiving after {received} bytes: {e}"));
     }
     println!("send: received bytes={received} sha256={}", hex(&back_hash.finalize()));
+    println!("send: {}", recovery_summary(&net.tcp_counters()));
     if let Ok(stream) = Rc::try_unwrap(stream) {
         stream.close();
     }

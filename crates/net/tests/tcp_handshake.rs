@@ -27,11 +27,11 @@ fn three_way_handshake_and_data_both_ways() {
     assert_eq!(first[1].repr.ack_number, first[0].repr.seq_number.wrapping_add(1));
     assert_eq!(first[0].repr.max_seg_size, Some(1460));
     assert!(first[0].repr.timestamps.is_some() && first[0].repr.window_scale.is_some());
-    assert!(!first[0].repr.sack_permitted, "SACK is not offered");
+    assert!(first[0].repr.sack_permitted && first[1].repr.sack_permitted, "SACK is offered");
     assert!(drain_events(&mut sim.a).contains(&TcpEvent::Connected(ca)));
     assert!(drain_events(&mut sim.b).contains(&TcpEvent::Accepted { listener, conn: cb }));
     let info = sim.a.conn_info(ca).unwrap();
-    assert!(info.timestamps);
+    assert!(info.timestamps && info.peer_sack_permitted);
     assert_eq!(info.mss, 1460 - 12);
 
     sim.a.send(ca, cairn_rt::iobuf::SharedIoBuf::copy_from_slice(b"hello from a")).unwrap();

@@ -7,7 +7,7 @@
 mod tcp_support;
 
 use cairn_net::tcp::{TcpConfig, TcpStack, TcpState};
-use cairn_net::wire::{Ipv4Address, TcpFlags, TcpRepr, TcpTimestamps};
+use cairn_net::wire::{Ipv4Address, SackBlocks, TcpFlags, TcpRepr, TcpTimestamps};
 use cairn_rt::iobuf::SharedIoBuf;
 use proptest::prelude::*;
 use tcp_support::*;
@@ -158,6 +158,8 @@ struct Fuzz {
     payload: usize,
     right_ports: bool,
     advance_ms: u16,
+    /// SACK blocks as (offset from the target's last sequence number, length).
+    sack_blocks: Vec<(i32, u16)>,
 }
 
 fn fuzz_strategy() -> impl Strategy<Value = Fuzz> {
@@ -165,14 +167,18 @@ fn fuzz_strategy() -> impl Strategy<Value = Fuzz> {
         (any::<u8>(), any::<bool>(), -70_000i32..70_000, any::<bool>(), -70_000i32..70_000),
         (any::<u16>(), proptest::option::of(any::<u16>()), proptest::option::of(0u8..20)),
         (proptest::option::of((any::<u32>(), any::<u32>())), any::<bool>(), 0usize..3000),
-        (proptest::bool::weighted(0.9), 0u16..2000),
+        (
+            proptest::bool::weighted(0.9),
+            0u16..2000,
+            proptest::collection::vec((-3000i32..70_000, 1u16..5000), 0..4),
+        ),
     )
         .prop_map(
             |(
                 (flags, seq_near, seq_off, ack_near, ack_off),
                 (window, mss, ws),
                 (ts, sack, payload),
-                (right_ports, advance_ms),
+                (right_ports, advance_ms, sack_blocks),
             )| Fuzz {
                 flags,
                 seq_near,
@@ -187,6 +193,7 @@ fn fuzz_strategy() -> impl Strategy<Value = Fuzz> {
                 payload,
                 right_ports,
                 advance_ms,
+                sack_blocks,
             },
         )
 }
@@ -223,6 +230,14 @@ fn feed(sim: &mut Sim, target: &Target, f: &Fuzz) {
         max_seg_size: f.mss,
         window_scale: f.ws,
         sack_permitted: f.sack,
+        sack_blocks: {
+            let mut blocks = SackBlocks::new();
+            for &(off, len) in &f.sack_blocks {
+                let left = my_seq.wrapping_add(off as u32);
+                blocks.push(left, left.wrapping_add(u32::from(len)));
+            }
+            blocks
+        },
         timestamps: f.ts.map(|(tsval, tsecr)| TcpTimestamps { tsval, tsecr }),
         payload_len: 0,
     };

@@ -26,6 +26,9 @@ pub struct TcpConfig {
     pub window_scaling: bool,
     /// Offer the Timestamps option (RFC 7323 §3), for RTT measurement and PAWS.
     pub timestamps: bool,
+    /// Offer SACK-Permitted (RFC 2018): report out-of-order data in SACK blocks, and recover
+    /// from losses by the peer's blocks (RFC 6675) when it offers the option too.
+    pub sack: bool,
     /// New connections start with Nagle's algorithm off (RFC 896; issue 5: "Nagle off by
     /// default"); [`TcpStack::set_nodelay`] switches it per connection.
     ///
@@ -85,6 +88,7 @@ impl Default for TcpConfig {
             send_queue_limit: None,
             window_scaling: true,
             timestamps: true,
+            sack: true,
             nodelay: true,
             rto_initial_ns: 1_000_000_000,
             rto_min_ns: 200_000_000,

@@ -5,11 +5,23 @@
 //! The connection calls [`NewReno::on_new_ack`] for an ACK that advances SND.UNA,
 //! [`NewReno::on_duplicate_ack`] for a duplicate ACK as RFC 5681 §2 defines it, and
 //! [`NewReno::on_timeout`] when the retransmission timer expires; they say when the first
-//! unacknowledged segment must be resent at once. SACK-based recovery (RFC 6675) is not
-//! implemented: the SACK-Permitted option is parsed but never offered.
+//! unacknowledged segment must be resent at once.
+//!
+//! With SACK (RFC 6675) the connection decides when recovery starts, from its scoreboard, and
+//! calls [`NewReno::enter_recovery`]; the window is then not inflated by duplicates, because
+//! the connection sends by its estimate of the data in the network ("pipe") instead.
+//!
+//! A recovery found spurious (the Eifel detection of RFC 3522, by timestamps: the ACK for the
+//! retransmitted data echoes the original transmission) is undone as RFC 4015 suggests, and
+//! the duplicate threshold grows with the reordering seen, as Linux does with its reordering
+//! metric, so a path that reorders stops triggering needless retransmissions.
 
-/// The number of duplicate ACKs that triggers fast retransmit (RFC 5681 §3.2).
-const DUPACK_THRESHOLD: u32 = 3;
+/// The number of duplicate ACKs that triggers fast retransmit (RFC 5681 §3.2), before any
+/// reordering has been seen.
+pub(crate) const DUPACK_THRESHOLD: u32 = 3;
+
+/// The highest the duplicate threshold grows on a reordering path (Linux's tcp_max_reordering).
+const MAX_DUPACK_THRESHOLD: u32 = 300;
 
 /// The state of RFC 5681/6582 congestion control for one connection.
 #[derive(Debug, Clone)]
@@ -25,6 +37,12 @@ pub(crate) struct NewReno {
     /// Bytes acknowledged since cwnd last grew in congestion avoidance (RFC 5681 §3.1, the
     /// byte-counting variant of equation 3).
     acked_in_ca: u64,
+    /// SACK-based recovery (RFC 6675): no window inflation, no partial-ACK retransmission.
+    sack: bool,
+    /// The duplicate threshold in segments, raised when reordering is detected.
+    dupthresh: u32,
+    /// cwnd and ssthresh before the current recovery began, for undoing it (RFC 4015 §3.2).
+    prior: Option<(u64, u64)>,
 }
 
 /// What the connection must do after an ACK.
@@ -50,13 +68,59 @@ impl NewReno {
             recover: 0,
             in_recovery: false,
             acked_in_ca: 0,
+            sack: false,
+            dupthresh: DUPACK_THRESHOLD,
+            prior: None,
         }
     }
 
     /// Sets the sender MSS once the handshake fixed it, re-deriving the initial window if no
-    /// data has been acknowledged yet.
-    pub(crate) fn set_mss(&mut self, mss: usize) {
-        *self = NewReno { recover: self.recover, ..NewReno::new(mss) };
+    /// data has been acknowledged yet, and whether SACK-based recovery is used.
+    pub(crate) fn set_mss(&mut self, mss: usize, sack: bool) {
+        *self = NewReno { recover: self.recover, sack, ..NewReno::new(mss) };
+    }
+
+    /// The duplicate threshold (RFC 5681 §3.2's three, or more after reordering was seen).
+    pub(crate) fn dupthresh(&self) -> u32 {
+        self.dupthresh
+    }
+
+    /// RFC 6582's "recover": no new recovery may begin until SND.UNA reaches it.
+    pub(crate) fn recover(&self) -> i64 {
+        self.recover
+    }
+
+    /// Duplicate ACKs counted since SND.UNA last advanced.
+    pub(crate) fn dupacks(&self) -> u32 {
+        self.dupacks
+    }
+
+    /// Starts fast recovery: ssthresh = max(FlightSize / 2, 2·SMSS) (RFC 5681 equation 4),
+    /// remembering the old values for an undo. With SACK cwnd = ssthresh (RFC 6675 §5 step
+    /// 4.2); without, it is inflated by the three segments that left the network (RFC 5681
+    /// §3.2 step 3).
+    pub(crate) fn enter_recovery(&mut self, flight: u64, snd_max: i64) {
+        self.prior = Some((self.cwnd, self.ssthresh));
+        self.halve(flight);
+        self.recover = snd_max;
+        self.in_recovery = true;
+        self.cwnd = if self.sack { self.ssthresh } else { self.ssthresh + 3 * self.mss };
+    }
+
+    /// The recovery turned out spurious (RFC 3522 detection): restore the window as it was
+    /// before (RFC 4015 §3.2), let a new recovery begin from `snd_una`, and raise the
+    /// duplicate threshold to `reordering` segments, the extent of the reordering seen.
+    pub(crate) fn undo(&mut self, snd_una: i64, reordering: u32) {
+        if let Some((cwnd, ssthresh)) = self.prior.take() {
+            self.cwnd = self.cwnd.max(cwnd);
+            self.ssthresh = self.ssthresh.max(ssthresh);
+        }
+        self.in_recovery = false;
+        self.recover = snd_una;
+        self.dupacks = 0;
+        self.acked_in_ca = 0;
+        self.dupthresh =
+            reordering.max(self.dupthresh + 1).clamp(DUPACK_THRESHOLD, MAX_DUPACK_THRESHOLD);
     }
 
     /// The congestion window in bytes.
@@ -85,10 +149,15 @@ impl NewReno {
         if self.in_recovery {
             if snd_una >= self.recover {
                 // Full acknowledgment (RFC 6582 §3.2 step 3): deflate to
-                // min(ssthresh, max(FlightSize, SMSS) + SMSS).
+                // min(ssthresh, max(FlightSize, SMSS) + SMSS). With SACK, the window is
+                // ssthresh already.
                 self.in_recovery = false;
                 self.cwnd = self.ssthresh.min(flight.max(self.mss) + self.mss);
                 self.acked_in_ca = 0;
+                return AckAction::None;
+            }
+            if self.sack {
+                // RFC 6675: the scoreboard says what to resend; the window stays.
                 return AckAction::None;
             }
             // Partial acknowledgment (RFC 6582 §3.2 step 4): retransmit the next hole, deflate
@@ -122,6 +191,10 @@ impl NewReno {
         flight: u64,
     ) -> AckAction {
         self.dupacks = self.dupacks.saturating_add(1);
+        if self.sack {
+            // The connection decides from its scoreboard (RFC 6675 §5).
+            return AckAction::None;
+        }
         if self.in_recovery {
             // RFC 6582 §3.2 step 3 (RFC 5681 §3.2 step 4): inflate by one SMSS per duplicate.
             self.cwnd += self.mss;
@@ -130,11 +203,8 @@ impl NewReno {
         // RFC 6582 §3.2 step 2: enter fast retransmit only if the ACK covers more than
         // "recover", so duplicates caused by an earlier episode's retransmissions do not
         // trigger another halving.
-        if self.dupacks == DUPACK_THRESHOLD && snd_una >= self.recover {
-            self.halve(flight);
-            self.recover = snd_max;
-            self.in_recovery = true;
-            self.cwnd = self.ssthresh + 3 * self.mss;
+        if self.dupacks == self.dupthresh && snd_una >= self.recover {
+            self.enter_recovery(flight, snd_max);
             return AckAction::RetransmitFirst;
         }
         AckAction::None
@@ -151,6 +221,7 @@ impl NewReno {
         self.in_recovery = false;
         self.dupacks = 0;
         self.acked_in_ca = 0;
+        self.prior = None;
     }
 }
 
@@ -207,5 +278,31 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(cc2.on_duplicate_ack(3001, 5001, 2000), AckAction::None);
         }
+    }
+
+    #[test]
+    fn sack_recovery_keeps_the_window_and_undo_restores_it() {
+        let mut cc = NewReno::new(1000);
+        cc.set_mss(1000, true);
+        for _ in 0..20 {
+            cc.on_new_ack(1000, 1, 0);
+        }
+        assert_eq!(cc.cwnd(), 30_000);
+        for _ in 0..5 {
+            assert_eq!(cc.on_duplicate_ack(1, 30_001, 30_000), AckAction::None);
+        }
+        assert!(!cc.in_recovery(), "with SACK the connection starts recovery");
+        cc.enter_recovery(30_000, 30_001);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (15_000, 15_000));
+        cc.on_duplicate_ack(1, 30_001, 30_000);
+        assert_eq!(cc.on_new_ack(5000, 5001, 25_000), AckAction::None, "partial ACK");
+        assert_eq!(cc.cwnd(), 15_000, "no inflation or deflation");
+        cc.undo(5001, 12);
+        assert!(!cc.in_recovery());
+        assert_eq!(cc.cwnd(), 30_000);
+        assert_eq!(cc.dupthresh(), 12);
+        assert_eq!(cc.recover(), 5001);
+        cc.undo(5001, 2);
+        assert_eq!(cc.dupthresh(), 13, "each spurious episode raises it by one at least");
     }
 }

@@ -21,11 +21,12 @@ use super::counters::TcpCounters;
 use super::hash;
 use super::recv_buf::RecvBuffer;
 use super::rtt::RttEstimator;
+use super::sack::Scoreboard;
 use super::send_buf::SendBuffer;
 use super::seq::{unwrap, wrap};
 use super::types::{CloseReason, ConnId, ConnInfo, ListenerId, TcpEvent, TcpState};
 use super::TcpConfig;
-use crate::wire::{Ipv4Address, TcpFlags, TcpRepr, TcpTimestamps};
+use crate::wire::{Ipv4Address, SackBlocks, TcpFlags, TcpRepr, TcpTimestamps};
 
 /// The MSS assumed when the peer sends none (RFC 9293 §3.7.1).
 const DEFAULT_MSS: usize = 536;
@@ -62,6 +63,15 @@ pub(crate) enum Owner {
 pub(crate) struct OutSegment {
     pub(crate) repr: TcpRepr,
     pub(crate) payload: IoBufChain,
+}
+
+/// What is needed to tell whether a fast recovery was spurious (RFC 3522 §3.2): the first
+/// retransmission's end and the TSval it carried, once it has gone out.
+#[derive(Debug, Clone, Copy)]
+struct UndoProbe {
+    start: i64,
+    end: i64,
+    tsval: Option<u32>,
 }
 
 /// The state of the Timestamps option on a connection (RFC 7323 §4.3).
@@ -126,6 +136,16 @@ pub(crate) struct Conn {
     /// Payload bytes per segment we send.
     mss: usize,
     peer_sack_permitted: bool,
+    /// Both ends offered SACK-Permitted: blocks are sent and heeded (RFC 2018 §2).
+    sack_ok: bool,
+    /// What the peer SACKed (RFC 6675 §3).
+    scoreboard: Scoreboard,
+    /// RFC 6675 HighRxt: the end of the highest retransmission in this recovery.
+    high_rxt: i64,
+    /// A duplicate segment received, reported first in the next ACK (D-SACK, RFC 2883 §4).
+    dsack: Option<(i64, i64)>,
+    /// Set while a fast recovery may still be found spurious.
+    undo: Option<UndoProbe>,
 
     // Timing.
     rtt: RttEstimator,
@@ -206,6 +226,11 @@ impl Conn {
             ts_offset,
             mss,
             peer_sack_permitted: false,
+            sack_ok: false,
+            scoreboard: Scoreboard::default(),
+            high_rxt: 0,
+            dsack: None,
+            undo: None,
             rtt: RttEstimator::new(cfg.rto_initial_ns, cfg.rto_min_ns, cfg.rto_max_ns),
             rtt_probe: None,
             retries: 0,
@@ -287,11 +312,14 @@ impl Conn {
             }
         }
         self.peer_sack_permitted = syn.sack_permitted;
+        // We offer SACK-Permitted in a SYN whenever configured, and in a SYN-ACK only if the
+        // SYN carried it, so both offered it exactly when this holds (RFC 2018 §2).
+        self.sack_ok = cfg.sack && syn.sack_permitted;
         // RFC 6691: the MSS counts data only, so options in every segment come off it.
         let opts = if self.ts.is_some() { TIMESTAMP_OPTION_LEN } else { 0 };
         self.mss = peer_mss.min(usize::from(cfg.advertised_mss())).saturating_sub(opts).max(1);
         self.rcv_mss_est = self.rcv_mss_est.min(self.mss);
-        self.cc.set_mss(self.mss);
+        self.cc.set_mss(self.mss, self.sack_ok);
     }
 
     // ----- small helpers -----
@@ -468,8 +496,12 @@ impl Conn {
         let seg_len = data_len + i64::from(syn) + i64::from(fin);
 
         // RFC 7323 §5.3 (PAWS): a segment whose TSval is older than TS.Recent is a duplicate.
+        // A pure ACK at RCV.NXT is exempt, as Linux exempts "disordered" ACKs: it carries no
+        // data PAWS could protect, and on a reordering path dropping it (and answering it)
+        // would throw away the peer's acknowledgments and SACK blocks.
+        let pure_ack = data_len == 0 && !syn && !fin && seq == self.rcv_nxt;
         if let (Some(ts), Some(seg_ts)) = (self.ts, seg.timestamps) {
-            if !rst && (seg_ts.tsval.wrapping_sub(ts.recent) as i32) < 0 {
+            if !rst && !pure_ack && (seg_ts.tsval.wrapping_sub(ts.recent) as i32) < 0 {
                 ctx.counters.paws_dropped += 1;
                 self.ack_now = true;
                 return;
@@ -498,6 +530,10 @@ impl Conn {
             } else {
                 ctx.counters.out_of_window += 1;
                 self.ack_now = true;
+                if self.sack_ok && data_len > 0 && seq + data_len <= self.rcv_nxt {
+                    // Data we already had: tell the sender with a D-SACK (RFC 2883 §4).
+                    self.dsack = Some((seq, seq + data_len));
+                }
                 if self.state == TcpState::TimeWait && fin {
                     // A retransmitted FIN: acknowledge it and restart the 2·MSL wait.
                     self.linger_at = Some(ctx.now.saturating_add(ctx.cfg.time_wait_ns));
@@ -604,24 +640,28 @@ impl Conn {
             return false;
         }
         let new_wnd = u64::from(seg.window_len) << self.snd_wscale;
+        let newly_sacked = self.take_sack_blocks(ctx, seg, ack_pos);
         if ack_pos > self.snd_una {
             self.new_ack(ctx, seg, ack_pos);
         } else if ack_pos == self.snd_una
             && self.snd_max > self.snd_una
-            && data_len == 0
-            && !fin
-            && new_wnd == self.snd_wnd
-            && self.snd_wnd > 0
+            && if self.sack_ok {
+                // RFC 6675 §2: with SACK, an ACK that SACKs new data is a duplicate.
+                newly_sacked > 0
+            } else {
+                data_len == 0 && !fin && new_wnd == self.snd_wnd && self.snd_wnd > 0
+            }
         {
             ctx.counters.dup_acks += 1;
             let flight = (self.snd_max - self.snd_una) as u64;
             if self.cc.on_duplicate_ack(self.snd_una, self.snd_max, flight)
                 == AckAction::RetransmitFirst
             {
-                ctx.counters.fast_retransmits += 1;
-                self.retransmit_first = true;
-                self.rtt_probe = None;
+                self.start_fast_retransmit(ctx);
             }
+        }
+        if self.sack_ok {
+            self.maybe_enter_sack_recovery(ctx);
         }
         // The send window (RFC 9293 §3.10.7.4: only from segments newer than the last update).
         if ack_pos >= self.snd_una
@@ -660,11 +700,90 @@ impl Conn {
         true
     }
 
+    /// Records the segment's SACK blocks on the scoreboard (RFC 6675 §5 `Update()`); returns
+    /// the bytes newly SACKed.
+    fn take_sack_blocks(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr, ack_pos: i64) -> u64 {
+        if !self.sack_ok || seg.sack_blocks.is_empty() {
+            return 0;
+        }
+        let una = ack_pos.max(self.snd_una);
+        let base = wrap(self.iss, self.snd_una);
+        let mut newly = 0;
+        for &(left, right) in seg.sack_blocks.as_slice() {
+            let (start, end) =
+                (unwrap(left, base, self.snd_una), unwrap(right, base, self.snd_una));
+            newly += self.scoreboard.add(start, end, una, self.snd_max);
+        }
+        ctx.counters.sacked_bytes += newly;
+        newly
+    }
+
+    /// The duplicate threshold in force: the adaptive one, but never more than half the
+    /// segments in flight so that a real loss is still found without a timeout.
+    fn dupthresh(&self) -> u32 {
+        let flight_segments = ((self.snd_max - self.snd_una) as usize / self.mss.max(1)) as u32;
+        self.cc.dupthresh().min((flight_segments / 2).max(super::congestion::DUPACK_THRESHOLD))
+    }
+
+    /// RFC 6675 §5: recovery starts when DupThresh duplicates arrived or the scoreboard says
+    /// the first unacknowledged octet is lost, unless a recovery (or timeout) that ends at
+    /// `recover` is still being repaired.
+    fn maybe_enter_sack_recovery(&mut self, ctx: &mut Ctx<'_>) {
+        if self.cc.in_recovery()
+            || self.snd_una >= self.snd_max
+            || self.snd_una < self.cc.recover()
+            || self.scoreboard.is_empty()
+        {
+            return;
+        }
+        let dupthresh = self.dupthresh();
+        if self.cc.dupacks() >= dupthresh
+            || self.scoreboard.is_lost(self.snd_una, dupthresh, self.mss)
+        {
+            let flight = (self.snd_max - self.snd_una) as u64;
+            self.cc.enter_recovery(flight, self.snd_max);
+            self.high_rxt = self.snd_una;
+            self.start_fast_retransmit(ctx);
+        }
+    }
+
+    /// Fast retransmit (RFC 5681 §3.2 step 2, RFC 6675 §5 step 4.3): the first unacknowledged
+    /// segment goes out at the next dispatch, and the recovery may later prove spurious.
+    fn start_fast_retransmit(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.counters.fast_retransmits += 1;
+        self.retransmit_first = true;
+        self.rtt_probe = None;
+        self.undo = self.ts.is_some().then_some(UndoProbe { start: 0, end: 0, tsval: None });
+    }
+
+    /// RFC 3522 §3.2: the ACK that covers the first retransmission of a recovery echoes a
+    /// TSval older than that retransmission's, so the original arrived and the recovery was
+    /// spurious; it is undone (RFC 4015) and the duplicate threshold raised to the reordering
+    /// seen. Called before SND.UNA moves to `ack_pos`.
+    fn check_spurious_recovery(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr, ack_pos: i64) {
+        let Some(UndoProbe { start, end, tsval: Some(tsval) }) = self.undo else { return };
+        if ack_pos < end {
+            return;
+        }
+        self.undo = None;
+        let Some(TcpTimestamps { tsecr, .. }) = seg.timestamps else { return };
+        if tsecr == 0 || (tsecr.wrapping_sub(tsval) as i32) >= 0 {
+            return;
+        }
+        let reach = self.scoreboard.highest().unwrap_or(ack_pos).max(ack_pos);
+        let reordering = ((reach - start) as usize / self.mss.max(1)) as u32 + 1;
+        self.cc.undo(ack_pos, reordering);
+        ctx.counters.spurious_recoveries += 1;
+    }
+
     /// An ACK that advances SND.UNA.
     fn new_ack(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr, ack_pos: i64) {
+        self.check_spurious_recovery(ctx, seg, ack_pos);
         let acked = (ack_pos - self.snd_una) as u64;
         self.send_buf.ack_to((ack_pos - 1).max(0) as u64);
         self.snd_una = ack_pos;
+        self.scoreboard.trim(ack_pos);
+        self.high_rxt = self.high_rxt.max(ack_pos);
         if self.snd_nxt < ack_pos {
             self.snd_nxt = ack_pos;
         }
@@ -860,6 +979,10 @@ impl Conn {
         self.rtt_probe = None;
         self.retransmit_first = false;
         self.snd_nxt = self.snd_una;
+        // RFC 2018 §8: the receiver may have reneged, so SACKed data is sent again too.
+        self.scoreboard.clear();
+        self.high_rxt = self.snd_una;
+        self.undo = None;
     }
 
     /// Arms or stops the retransmission and persist timers to match what is outstanding (RFC
@@ -936,8 +1059,7 @@ impl Conn {
             _ => {
                 if self.retransmit_first {
                     self.retransmit_first = false;
-                    let len = self.mss;
-                    if let Some(seg) = self.data_segment(ctx, self.snd_una, len, false) {
+                    if let Some(seg) = self.retransmit(ctx, self.snd_una, self.mss) {
                         return Some(seg);
                     }
                 }
@@ -958,7 +1080,13 @@ impl Conn {
                         return Some(seg);
                     }
                 }
-                if let Some(seg) = self.regular_segment(ctx) {
+                let sack_recovery = self.sack_ok && self.cc.in_recovery();
+                let seg = if sack_recovery {
+                    self.sack_recovery_segment(ctx)
+                } else {
+                    self.regular_segment(ctx)
+                };
+                if let Some(seg) = seg {
                     return Some(seg);
                 }
             }
@@ -968,6 +1096,53 @@ impl Conn {
             return Some(self.segment(ctx, TcpFlags::ACK, pos, IoBufChain::new(), false));
         }
         None
+    }
+
+    /// Resends up to `len` octets from `pos`, stopping at the next SACKed range, without moving
+    /// SND.NXT (RFC 5681 §3.2); the first resend of a recovery is stamped for RFC 3522.
+    fn retransmit(&mut self, ctx: &mut Ctx<'_>, pos: i64, len: usize) -> Option<OutSegment> {
+        let hole_end = self.scoreboard.next_sacked(pos).unwrap_or(i64::MAX);
+        let len = len.min((hole_end - pos).max(0) as usize).max(1);
+        let seg = self.data_segment(ctx, pos, len, false)?;
+        let end = pos + seg.payload.len() as i64;
+        self.high_rxt = self.high_rxt.max(end);
+        if let Some(probe) = self.undo.as_mut().filter(|probe| probe.tsval.is_none()) {
+            *probe = UndoProbe { start: pos, end, tsval: seg.repr.timestamps.map(|t| t.tsval) };
+        }
+        Some(seg)
+    }
+
+    /// RFC 6675 §5 step (C): while cwnd − pipe ≥ 1 SMSS, `NextSeg` picks a lost hole above
+    /// HighRxt (rule 1), else new data (rule 2), else any hole below the highest SACKed octet
+    /// (rule 3); the rescue retransmission (rule 4) is not done.
+    fn sack_recovery_segment(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
+        let dupthresh = self.dupthresh();
+        let pipe =
+            self.scoreboard.pipe(self.snd_una, self.snd_max, self.high_rxt, dupthresh, self.mss);
+        if self.cc.cwnd() < pipe + self.mss as u64 {
+            return None;
+        }
+        let from = self.high_rxt.max(self.snd_una);
+        if let Some(limit) = self.scoreboard.lost_limit(dupthresh, self.mss) {
+            if let Some((start, _)) = self.scoreboard.next_hole(from, limit.min(self.snd_max)) {
+                ctx.counters.sack_retransmits += 1;
+                return self.retransmit(ctx, start, self.mss);
+            }
+        }
+        let data_end = self.data_end();
+        if self.snd_nxt < data_end {
+            let usable = self.snd_una + self.snd_wnd as i64 - self.snd_nxt;
+            if usable > 0 {
+                let len = (data_end - self.snd_nxt).min(usable).min(self.mss as i64) as usize;
+                return self.data_segment(ctx, self.snd_nxt, len, true);
+            }
+        } else if self.fin_queued && self.snd_nxt == data_end {
+            return self.data_segment(ctx, data_end, 0, true);
+        }
+        let highest = self.scoreboard.highest()?;
+        let (start, _) = self.scoreboard.next_hole(from, highest)?;
+        ctx.counters.sack_retransmits += 1;
+        self.retransmit(ctx, start, self.mss)
     }
 
     /// New data (or data again after a timeout), then a lone FIN, as the windows, Nagle and
@@ -1085,6 +1260,7 @@ impl Conn {
             self.ts.map(|t| TcpTimestamps { tsval, tsecr: t.recent })
         };
         let window_len = self.window_field(cfg, syn);
+        let sack_blocks = if ack && !syn { self.sack_blocks() } else { SackBlocks::new() };
         if ack {
             self.ack_now = false;
             self.delack_at = None;
@@ -1102,11 +1278,34 @@ impl Conn {
             urgent_at: 0,
             max_seg_size: syn.then(|| cfg.advertised_mss()),
             window_scale: (syn && self.offer_ws).then(|| cfg.window_shift()),
-            sack_permitted: false,
+            // Offered in our SYN when configured, in a SYN-ACK only if the SYN had it.
+            sack_permitted: syn
+                && cfg.sack
+                && (self.state == TcpState::SynSent || self.peer_sack_permitted),
+            sack_blocks,
             timestamps,
             payload_len: payload.len(),
         };
         OutSegment { repr, payload }
+    }
+
+    /// The SACK blocks for an outgoing ACK (RFC 2018 §4): a pending D-SACK first (RFC 2883),
+    /// then the out-of-order data held, the newest block first.
+    fn sack_blocks(&mut self) -> SackBlocks {
+        let mut blocks = SackBlocks::new();
+        if !self.sack_ok {
+            return blocks;
+        }
+        if let Some((start, end)) = self.dsack.take() {
+            blocks.push(wrap(self.irs, start), wrap(self.irs, end));
+        }
+        if self.recv.ooo_segments() > 0 {
+            let (ranges, n) = self.recv.sack_ranges();
+            for &(start, end) in &ranges[..n] {
+                blocks.push(wrap(self.irs, start), wrap(self.irs, end));
+            }
+        }
+        blocks
     }
 
     /// The window field to send (RFC 9293 §3.8.6.2.2 receiver silly window avoidance; never

@@ -53,6 +53,12 @@ pub struct TcpCounters {
     pub fast_retransmits: u64,
     /// Retransmissions for a partial ACK in NewReno fast recovery (RFC 6582 §3.2).
     pub partial_ack_retransmits: u64,
+    /// Retransmissions chosen from the SACK scoreboard in recovery (RFC 6675 `NextSeg`).
+    pub sack_retransmits: u64,
+    /// Bytes the peer newly SACKed (RFC 2018).
+    pub sacked_bytes: u64,
+    /// Fast recoveries found spurious by timestamps and undone (RFC 3522, RFC 4015).
+    pub spurious_recoveries: u64,
     /// Retransmission timer expirations (RFC 6298 §5).
     pub rto_expirations: u64,
     /// Connections given up after too many retransmissions or unanswered probes.

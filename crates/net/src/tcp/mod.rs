@@ -12,20 +12,23 @@
 //!   RFC 5961 (exact-match RSTs, challenge ACKs for in-window RSTs and SYNs, ACK range check,
 //!   rate limit), the acceptability test (§3.10.7.4), listen backlogs, ISNs after RFC 6528;
 //! - options: MSS (RFC 9293 §3.7.1, RFC 6691), Window Scale and Timestamps with RTTM and PAWS
-//!   (RFC 7323); SACK-Permitted is parsed and reported but never offered: **SACK loss recovery
-//!   (RFC 2018, RFC 6675) is not implemented**;
+//!   (RFC 7323; pure ACKs at RCV.NXT are exempt from PAWS, as in Linux), SACK-Permitted and
+//!   SACK (RFC 2018) with D-SACK reports of duplicates (RFC 2883);
 //! - retransmission after RFC 6298 (SRTT/RTTVAR, backoff, Karn's algorithm or timestamp
 //!   samples, giving up after [`TcpConfig::max_retries`]), slow start and congestion avoidance
-//!   (RFC 5681), NewReno fast retransmit and recovery (RFC 6582), the initial window of RFC
-//!   6928;
+//!   (RFC 5681), NewReno fast retransmit and recovery (RFC 6582), or with SACK the
+//!   scoreboard-driven recovery of RFC 6675 (`IsLost`, `SetPipe`, `NextSeg` rules 1-3), the
+//!   initial window of RFC 6928; spurious recoveries detected by timestamps (Eifel, RFC 3522)
+//!   and undone (RFC 4015), with the duplicate threshold raised to the reordering seen;
 //! - delayed ACKs (RFC 9293 §3.8.6.3, RFC 5681 §4.2), out-of-order reassembly, window
 //!   management with silly window avoidance on both sides (§3.8.6.2), zero-window probing with
 //!   backoff (§3.8.6.1), Nagle (RFC 896; off by default, switchable per connection);
 //! - per-core ownership: [`flow_hash`] steers a segment to the core that owns its flow.
 //!
 //! Not implemented: urgent data (the URG pointer is ignored and such data read inline, as RFC
-//! 6093 recommends applications not rely on it), keep-alives, SACK, ECN, the idle restart of RFC
-//! 5681 §4.1, PMTU discovery.
+//! 6093 recommends applications not rely on it), keep-alives, ECN, the idle restart of RFC
+//! 5681 §4.1, PMTU discovery, RACK-TLP (RFC 8985), SACK's rescue retransmission (RFC 6675
+//! rule 4).
 
 mod config;
 mod congestion;
@@ -36,6 +39,7 @@ mod hash;
 mod output;
 mod recv_buf;
 mod rtt;
+mod sack;
 mod send_buf;
 mod seq;
 mod stack;

@@ -23,6 +23,9 @@ pub(crate) struct RecvBuffer {
     ooo: Vec<(i64, SharedIoBuf)>,
     /// The position of a FIN that arrived after a gap.
     pub(crate) ooo_fin: Option<i64>,
+    /// Where the most recent out-of-order segment started: its block is reported first
+    /// (RFC 2018 §4).
+    last_ooo: Option<i64>,
 }
 
 impl RecvBuffer {
@@ -57,6 +60,39 @@ impl RecvBuffer {
         self.ready_bytes = 0;
         self.ooo.clear();
         self.ooo_fin = None;
+        self.last_ooo = None;
+    }
+
+    /// The SACK blocks to report (RFC 2018 §4), at most four: the out-of-order data held,
+    /// merged where pieces touch, the block with the most recently received segment first and
+    /// then the others from the highest down. Returns the blocks and how many are valid.
+    pub(crate) fn sack_ranges(&self) -> ([(i64, i64); 4], usize) {
+        let mut merged: Vec<(i64, i64)> = Vec::new();
+        for (start, buf) in &self.ooo {
+            let end = start + buf.len() as i64;
+            match merged.last_mut() {
+                Some(last) if last.1 >= *start => last.1 = last.1.max(end),
+                _ => merged.push((*start, end)),
+            }
+        }
+        let mut out = [(0, 0); 4];
+        let mut n = 0;
+        let recent =
+            self.last_ooo.and_then(|pos| merged.iter().position(|&(s, e)| s <= pos && pos < e));
+        if let Some(index) = recent {
+            out[0] = merged[index];
+            n = 1;
+        }
+        for (index, &block) in merged.iter().enumerate().rev() {
+            if n == out.len() {
+                break;
+            }
+            if Some(index) != recent {
+                out[n] = block;
+                n += 1;
+            }
+        }
+        (out, n)
     }
 
     /// Queues data that starts at `start`, beyond the next expected position; the parts already
@@ -68,6 +104,7 @@ impl RecvBuffer {
         mut buf: SharedIoBuf,
         max_segments: usize,
     ) -> bool {
+        self.last_ooo = Some(start);
         let mut index = self.ooo.partition_point(|(s, b)| s + b.len() as i64 <= start);
         while !buf.is_empty() {
             let Some((s, b)) = self.ooo.get(index) else {
@@ -119,6 +156,9 @@ impl RecvBuffer {
             self.ready.push_back(piece);
         }
         self.ooo.drain(..taken);
+        if self.ooo.is_empty() {
+            self.last_ooo = None;
+        }
         moved
     }
 }
@@ -147,6 +187,10 @@ mod tests {
         assert!(r.insert_out_of_order(4, buf(b"defghij"), 8));
         assert!(r.insert_out_of_order(12, buf(b"lm"), 8));
         assert_eq!(r.ooo_segments(), 4);
+        // 4..11 (merged from two pieces) and 12..14; the newest segment (12) first.
+        assert_eq!(r.sack_ranges(), ([(12, 14), (4, 11), (0, 0), (0, 0)], 2));
+        assert!(r.insert_out_of_order(5, buf(b"e"), 8));
+        assert_eq!(r.sack_ranges().0[..2], [(4, 11), (12, 14)]);
         assert_eq!(r.drain_in_order(&mut next), 0);
         r.push_ready(buf(b"abc"));
         next = 4;

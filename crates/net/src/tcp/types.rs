@@ -141,7 +141,7 @@ pub struct ConnInfo {
     pub mss: usize,
     /// Whether the Timestamps option is in use.
     pub timestamps: bool,
-    /// Whether the peer offered SACK-Permitted (parsed; SACK itself is not implemented).
+    /// Whether the peer offered SACK-Permitted (RFC 2018); SACK is in use if we offered it too.
     pub peer_sack_permitted: bool,
     /// Congestion window in bytes.
     pub cwnd: u64,

@@ -72,24 +72,43 @@ fn tcp_repr() -> impl Strategy<Value = TcpRepr> {
     (
         (any::<u16>(), any::<u16>(), any::<u8>(), any::<u32>(), any::<u32>(), any::<u16>()),
         (any::<u16>(), option::of(any::<u16>()), option::of(0..=MAX_SCALE), any::<bool>()),
-        (option::of((any::<u32>(), any::<u32>())), 0..64usize),
+        (
+            option::of((any::<u32>(), any::<u32>())),
+            0..64usize,
+            proptest::collection::vec((any::<u32>(), any::<u32>()), 0..=4),
+        ),
     )
-        .prop_map(|((sp, dp, flags, seq, ack, win), (urg, mss, ws, sack), (ts, len))| {
-            TcpRepr {
-                src_port: sp,
-                dst_port: dp,
-                flags: TcpFlags(flags),
-                seq_number: seq,
-                ack_number: ack,
-                window_len: win,
-                urgent_at: urg,
-                max_seg_size: mss,
-                window_scale: ws,
-                sack_permitted: sack,
-                timestamps: ts.map(|(tsval, tsecr)| TcpTimestamps { tsval, tsecr }),
-                payload_len: len,
-            }
-        })
+        .prop_map(
+            |((sp, dp, flags, seq, ack, win), (urg, mss, ws, sack), (ts, len, blocks))| {
+                // SACK blocks ride on ACKs, the SYN options on SYNs: both never fill the 40 bytes,
+                // and three blocks fit beside timestamps.
+                let (mss, ws, sack, blocks) = if blocks.is_empty() {
+                    (mss, ws, sack, blocks)
+                } else {
+                    let fit = if ts.is_some() { 3 } else { 4 };
+                    (None, None, false, blocks.into_iter().take(fit).collect())
+                };
+                let mut sack_blocks = tcp::SackBlocks::new();
+                for (left, right) in blocks {
+                    sack_blocks.push(left, right);
+                }
+                TcpRepr {
+                    src_port: sp,
+                    dst_port: dp,
+                    flags: TcpFlags(flags),
+                    seq_number: seq,
+                    ack_number: ack,
+                    window_len: win,
+                    urgent_at: urg,
+                    max_seg_size: mss,
+                    window_scale: ws,
+                    sack_permitted: sack,
+                    sack_blocks,
+                    timestamps: ts.map(|(tsval, tsecr)| TcpTimestamps { tsval, tsecr }),
+                    payload_len: len,
+                }
+            },
+        )
 }
 
 const MAX_SCALE: u8 = tcp::MAX_WINDOW_SCALE;

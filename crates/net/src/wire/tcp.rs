@@ -22,7 +22,8 @@
 //! ```
 //!
 //! Options: End of Option List and No-Operation (RFC 9293 §3.2), Maximum Segment Size
-//! (RFC 9293 §3.7.1), Window Scale and Timestamps (RFC 7323), SACK-Permitted (RFC 2018).
+//! (RFC 9293 §3.7.1), Window Scale and Timestamps (RFC 7323), SACK-Permitted and SACK (RFC
+//! 2018).
 //! Options of other kinds are skipped by their length. An option whose length is too short,
 //! wrong for its kind, or runs past the header is [`Error::Malformed`]; nothing panics.
 
@@ -50,6 +51,7 @@ mod field {
     pub const OPT_MSS: u8 = 2;
     pub const OPT_WS: u8 = 3;
     pub const OPT_SACK_PERM: u8 = 4;
+    pub const OPT_SACK: u8 = 5;
     pub const OPT_TSTAMP: u8 = 8;
 }
 
@@ -118,6 +120,53 @@ pub struct TcpTimestamps {
     pub tsecr: u32,
 }
 
+/// The blocks of one SACK option (RFC 2018 §3): each the left edge and the right edge (the
+/// sequence number just past the block) of data the receiver holds beyond its cumulative ACK.
+/// An option holds at most four blocks; three fit beside the Timestamps option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SackBlocks {
+    len: u8,
+    blocks: [(u32, u32); SackBlocks::MAX],
+}
+
+impl SackBlocks {
+    /// The most blocks one option carries (40 bytes of options: 2 + 4 · 8 = 34).
+    pub const MAX: usize = 4;
+
+    /// No blocks.
+    pub const fn new() -> Self {
+        SackBlocks { len: 0, blocks: [(0, 0); SackBlocks::MAX] }
+    }
+
+    /// Appends a block; returns false, changing nothing, if four are already held.
+    pub fn push(&mut self, left: u32, right: u32) -> bool {
+        let Some(slot) = self.blocks.get_mut(usize::from(self.len)) else { return false };
+        *slot = (left, right);
+        self.len += 1;
+        true
+    }
+
+    /// The blocks, in the order they were pushed or received.
+    pub fn as_slice(&self) -> &[(u32, u32)] {
+        &self.blocks[..usize::from(self.len)]
+    }
+
+    /// The number of blocks.
+    pub const fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether there are no blocks.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keeps only the first `n` blocks.
+    pub fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n as u8);
+    }
+}
+
 /// One TCP option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TcpOption<'a> {
@@ -131,6 +180,8 @@ pub enum TcpOption<'a> {
     WindowScale(u8),
     /// SACK-Permitted (kind 4, length 2).
     SackPermitted,
+    /// SACK (kind 5, length 2 + 8·n for n of 1 to 4 blocks).
+    Sack(SackBlocks),
     /// Timestamps (kind 8, length 10).
     Timestamps(TcpTimestamps),
     /// Any other kind, with its data (the bytes after kind and length).
@@ -164,13 +215,25 @@ impl<'a> TcpOption<'a> {
             (field::OPT_MSS, 4) => TcpOption::MaxSegmentSize(read_u16(data)),
             (field::OPT_WS, 3) => TcpOption::WindowScale(data[0]),
             (field::OPT_SACK_PERM, 2) => TcpOption::SackPermitted,
+            (field::OPT_SACK, 10 | 18 | 26 | 34) => {
+                let mut blocks = SackBlocks::new();
+                for block in data.chunks_exact(8) {
+                    blocks.push(read_u32(&block[..4]), read_u32(&block[4..]));
+                }
+                TcpOption::Sack(blocks)
+            }
             (field::OPT_TSTAMP, 10) => TcpOption::Timestamps(TcpTimestamps {
                 tsval: read_u32(&data[..4]),
                 tsecr: read_u32(&data[4..]),
             }),
-            (field::OPT_MSS | field::OPT_WS | field::OPT_SACK_PERM | field::OPT_TSTAMP, _) => {
-                return Err(Error::Malformed)
-            }
+            (
+                field::OPT_MSS
+                | field::OPT_WS
+                | field::OPT_SACK_PERM
+                | field::OPT_SACK
+                | field::OPT_TSTAMP,
+                _,
+            ) => return Err(Error::Malformed),
             (kind, _) => TcpOption::Unknown { kind, data },
         };
         Ok((parsed, rest))
@@ -183,6 +246,7 @@ impl<'a> TcpOption<'a> {
             TcpOption::MaxSegmentSize(_) => 4,
             TcpOption::WindowScale(_) => 3,
             TcpOption::SackPermitted => 2,
+            TcpOption::Sack(blocks) => 2 + 8 * blocks.len(),
             TcpOption::Timestamps(_) => 10,
             TcpOption::Unknown { data, .. } => 2 + data.len(),
         }
@@ -206,6 +270,13 @@ impl<'a> TcpOption<'a> {
             }
             TcpOption::WindowScale(shift) => out.copy_from_slice(&[field::OPT_WS, 3, shift]),
             TcpOption::SackPermitted => out.copy_from_slice(&[field::OPT_SACK_PERM, 2]),
+            TcpOption::Sack(blocks) => {
+                out[..2].copy_from_slice(&[field::OPT_SACK, len as u8]);
+                for (chunk, &(left, right)) in out[2..].chunks_exact_mut(8).zip(blocks.as_slice()) {
+                    write_u32(&mut chunk[..4], left);
+                    write_u32(&mut chunk[4..], right);
+                }
+            }
             TcpOption::Timestamps(ts) => {
                 out[..2].copy_from_slice(&[field::OPT_TSTAMP, 10]);
                 write_u32(&mut out[2..6], ts.tsval);
@@ -505,6 +576,9 @@ pub struct TcpRepr {
     pub window_scale: Option<u8>,
     /// Whether the SACK-Permitted option is present.
     pub sack_permitted: bool,
+    /// The SACK option's blocks (empty if absent). When emitting, only as many blocks as fit
+    /// beside the other options in 40 bytes are written.
+    pub sack_blocks: SackBlocks,
     /// The Timestamps option, if present.
     pub timestamps: Option<TcpTimestamps>,
     /// The data length in bytes.
@@ -543,6 +617,7 @@ impl TcpRepr {
                     repr.window_scale = Some(shift.min(MAX_WINDOW_SCALE))
                 }
                 TcpOption::SackPermitted => repr.sack_permitted = true,
+                TcpOption::Sack(blocks) => repr.sack_blocks = blocks,
                 TcpOption::Timestamps(ts) => repr.timestamps = Some(ts),
                 TcpOption::EndOfList | TcpOption::NoOperation | TcpOption::Unknown { .. } => {}
             }
@@ -550,14 +625,26 @@ impl TcpRepr {
         Ok(repr)
     }
 
-    /// The options this repr emits, in order (absent ones as `None`).
-    fn options(&self) -> [Option<TcpOption<'static>>; 4] {
-        [
+    /// The options this repr emits, in order (absent ones as `None`). SACK comes last, with
+    /// as many blocks as still fit in the 40 bytes of option space.
+    fn options(&self) -> [Option<TcpOption<'static>>; 5] {
+        let mut options = [
             self.max_seg_size.map(TcpOption::MaxSegmentSize),
             self.sack_permitted.then_some(TcpOption::SackPermitted),
             self.timestamps.map(TcpOption::Timestamps),
             self.window_scale.map(TcpOption::WindowScale),
-        ]
+            None,
+        ];
+        if !self.sack_blocks.is_empty() {
+            let used: usize = options.iter().flatten().map(TcpOption::buffer_len).sum();
+            let room = (MAX_HEADER_LEN - HEADER_LEN).saturating_sub(used + 2) / 8;
+            let mut blocks = self.sack_blocks;
+            blocks.truncate(room);
+            if !blocks.is_empty() {
+                options[4] = Some(TcpOption::Sack(blocks));
+            }
+        }
+        options
     }
 
     /// The length of the header this emits: 20 bytes plus the options, padded to a word.
@@ -594,7 +681,7 @@ impl TcpRepr {
         packet.set_dst_port(self.dst_port);
         packet.set_seq_number(self.seq_number);
         packet.set_ack_number(self.ack_number);
-        // At most 20 bytes of options, so the header is at most 40 bytes.
+        // At most 40 bytes of options, so the header is at most 60 bytes.
         packet.set_header_len(self.header_len() as u8);
         packet.set_flags(self.flags);
         packet.set_window_len(self.window_len);
@@ -644,8 +731,53 @@ mod tests {
             max_seg_size: Some(1460),
             window_scale: Some(7),
             sack_permitted: true,
+            sack_blocks: SackBlocks::new(),
             timestamps: Some(TcpTimestamps { tsval: 0x1122_3344, tsecr: 0 }),
             payload_len: 0,
+        }
+    }
+
+    /// A Linux-style ACK with NOP, NOP, Timestamps, NOP, NOP and a one-block SACK option
+    /// (0x0a0b1000..0x0a0b2000); checksum 0x1e95 computed independently.
+    const SACK_ACK: [u8; 44] = [
+        0x9c, 0x40, 0x00, 0x50, 0x01, 0x02, 0x03, 0x04, 0x0a, 0x0b, 0x0c, 0x0d, 0xb0, 0x10, 0x01,
+        0xf5, 0x1e, 0x95, 0x00, 0x00, // fixed header
+        0x01, 0x01, 0x08, 0x0a, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, // NOPs, TS
+        0x01, 0x01, 0x05, 0x0a, 0x0a, 0x0b, 0x10, 0x00, 0x0a, 0x0b, 0x20, 0x00, // NOPs, SACK
+    ];
+
+    #[test]
+    fn parses_sack_blocks_and_emits_them_within_40_bytes() {
+        let packet = TcpPacket::new_checked(&SACK_ACK[..]).unwrap();
+        assert!(packet.verify_checksum(SRC, DST));
+        let repr = TcpRepr::parse(&packet, SRC, DST, &ChecksumCapabilities::default()).unwrap();
+        assert_eq!(repr.sack_blocks.as_slice(), [(0x0a0b_1000, 0x0a0b_2000)]);
+        assert_eq!(repr.timestamps.map(|t| t.tsecr), Some(0x5566_7788));
+
+        // Four blocks and timestamps: only three fit, and they round-trip.
+        let mut four = repr;
+        for i in 1..4u32 {
+            assert!(four.sack_blocks.push(i * 100, i * 100 + 50));
+        }
+        assert!(!four.sack_blocks.push(1, 2), "an option holds four blocks");
+        assert_eq!(four.header_len(), 20 + 10 + 26);
+        let mut bytes = alloc::vec![0u8; four.buffer_len()];
+        let mut out = TcpPacket::new_unchecked(&mut bytes[..]);
+        four.emit(&mut out, SRC, DST, &ChecksumCapabilities::default(), |_| {});
+        let back = TcpRepr::parse(
+            &TcpPacket::new_checked(&bytes[..]).unwrap(),
+            SRC,
+            DST,
+            &ChecksumCapabilities::default(),
+        )
+        .unwrap();
+        assert_eq!(back.sack_blocks.as_slice(), &four.sack_blocks.as_slice()[..3]);
+
+        // A SACK option whose length is not 2 + 8·n is malformed.
+        for len in [2u8, 9, 11, 42] {
+            let mut opt = alloc::vec![5u8, len];
+            opt.resize(usize::from(len.max(2)), 0);
+            assert_eq!(TcpOption::parse(&opt).map(|_| ()), Err(Error::Malformed), "{len}");
         }
     }
 
