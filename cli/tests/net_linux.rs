@@ -78,10 +78,21 @@ fn bulk_each_way(
     bytes: u64,
     limit: Duration,
 ) {
-    let (linux_ip, cairn_cidr) = (format!("10.{net}.0.1"), format!("10.{net}.0.2/24"));
-    let cairn_ip = format!("10.{net}.0.2");
-    let n = bytes.to_string();
+    linux_to_cairn(ns_linux, ns_cairn, device, net, bytes, limit);
+    cairn_to_linux(ns_linux, ns_cairn, device, net, bytes, limit);
+}
 
+/// Linux's client sends `bytes` to `cairn net sink`; returns the sink's output.
+fn linux_to_cairn(
+    ns_linux: &net_common::Netns,
+    ns_cairn: &net_common::Netns,
+    device: &str,
+    net: u8,
+    bytes: u64,
+    limit: Duration,
+) -> String {
+    let (cairn_cidr, cairn_ip) = (format!("10.{net}.0.2/24"), format!("10.{net}.0.2"));
+    let n = bytes.to_string();
     let mut sink =
         ns_cairn.cairn(&["sink", "--device", device, "--address", &cairn_cidr, "-p", "5001"]);
     sink.wait_for("ready", READY);
@@ -92,7 +103,20 @@ fn bulk_each_way(
     let sink_line = sink_out.lines().find(|l| l.contains("bytes=")).expect("sink line");
     assert_eq!(field(sink_line, "bytes"), n, "{sink_out}");
     assert_eq!(field(sink_line, "sha256"), field(sent_line, "sha256"), "{sent}\n{sink_out}");
+    sink_out
+}
 
+/// `cairn net send` sends `bytes` to a Linux sink; returns the sender's output.
+fn cairn_to_linux(
+    ns_linux: &net_common::Netns,
+    ns_cairn: &net_common::Netns,
+    device: &str,
+    net: u8,
+    bytes: u64,
+    limit: Duration,
+) -> String {
+    let (linux_ip, cairn_cidr) = (format!("10.{net}.0.1"), format!("10.{net}.0.2/24"));
+    let n = bytes.to_string();
     let mut server = ns_linux.python(LINUX_SERVER, &[&linux_ip, "5002", "1"]);
     server.wait_for("listening", READY);
     let send = ns_cairn.cairn(&[
@@ -111,6 +135,7 @@ fn bulk_each_way(
     let sink_line = server_out.lines().find(|l| l.starts_with("sink")).expect("sink line");
     assert_eq!(field(sink_line, "bytes"), n, "{server_out}");
     assert_eq!(field(sink_line, "sha256"), field(sent_line, "sha256"), "{send_out}\n{server_out}");
+    send_out
 }
 
 /// Linux as the client of `cairn net echo`: one connection with 1 MiB each way.
@@ -337,15 +362,42 @@ fn xdp_bulk_each_way() {
 
 /// Under an impaired link: 20 ms delay each way, 1% loss each way, and a quarter of the frames
 /// overtaking the ones before them. This kernel has no `sch_netem` (CONFIG_NET_SCH_NETEM is not
-/// set), so a relay in a middle namespace does what `tc netem delay 20ms loss 1% reorder 25%`
-/// would ([`net_common::ImpairedLink`]). 4 MiB each way rather than 256: without SACK each loss
-/// costs NewReno about a round trip of 40 ms, so 256 MiB would take many minutes.
+/// set), so a relay does what `tc netem delay 20ms loss 1% reorder 25%` would
+/// ([`net_common::ImpairedLink`]). The four transfers (each way, TAP and AF_XDP) run at once,
+/// each on its own link, `CAIRN_NET_IMPAIRED_MIB` (default 256) MiB each: at the few Mbit/s
+/// that 1% loss leaves any loss-based TCP, one after another they would take most of an hour.
 #[test]
-fn xdp_bulk_each_way_under_delay_loss_and_reordering() {
-    let link = net_common::ImpairedLink::new("ximp", 89);
-    bulk_each_way(&link.linux, &link.cairn, "xdp:vb", 89, 4 << 20, LONG);
-    let report = link.stop();
-    assert!(report.contains("dropped="), "{report}");
+fn bulk_each_way_under_delay_loss_and_reordering_on_tap_and_xdp() {
+    let mib: u64 =
+        std::env::var("CAIRN_NET_IMPAIRED_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let limit = Duration::from_secs(1500);
+    let runs = [("tap", true, 90u8), ("tap", false, 91), ("xdp", true, 92), ("xdp", false, 93)];
+    let threads: Vec<_> = runs
+        .into_iter()
+        .map(|(kind, inbound, net)| {
+            std::thread::spawn(move || {
+                let tag = format!("imp{net}");
+                let link = net_common::ImpairedLink::new(&tag, net, kind);
+                let device = format!("{kind}:vb");
+                let out = if inbound {
+                    linux_to_cairn(&link.linux, &link.cairn, &device, net, mib << 20, limit)
+                } else {
+                    cairn_to_linux(&link.linux, &link.cairn, &device, net, mib << 20, limit)
+                };
+                let report = link.stop();
+                assert!(report.contains("dropped="), "{report}");
+                let way = if inbound { "Linux to cairn" } else { "cairn to Linux" };
+                let summary: Vec<_> = out
+                    .lines()
+                    .filter(|l| l.contains("mbps=") || l.contains("tcp retransmits="))
+                    .collect();
+                eprintln!("{kind} {way}, {mib} MiB: {summary:?} relay {report}");
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("an impaired transfer failed");
+    }
 }
 
 #[test]

@@ -432,26 +432,30 @@ while True:
             heapq.heappush(queue, (time.monotonic() + wait, seq, other[name], frame))
 "#;
 
-/// A veth link through a middle namespace whose relay delays, drops and reorders frames:
-/// Linux's `va` (10.<net>.0.1/24) — relay `ra`/`rb` — cairn's `vb`.
+/// A link whose relay delays, drops and reorders frames. Linux's `va` (10.<net>.0.1/24) is
+/// in its own namespace, joined by a veth pair to `ra` in the relay's namespace. With AF_XDP,
+/// a second veth pair `rb`—`vb` leads on to cairn's namespace and cairn takes `xdp:vb`; with
+/// TAP, cairn attaches to the tap `vb` in the relay's own namespace, which carries no address,
+/// so the kernel there only passes frames between the relay and cairn.
 pub struct ImpairedLink {
     pub linux: Netns,
     pub cairn: Netns,
-    pub middle: Netns,
+    /// The relay's namespace when it is not cairn's (the AF_XDP case).
+    pub middle: Option<Netns>,
     relay: Option<Proc>,
 }
 
 impl ImpairedLink {
-    pub fn new(tag: &str, net: u8) -> ImpairedLink {
+    /// `device` is `xdp` or `tap`; cairn's device is then `xdp:vb` or `tap:vb`.
+    pub fn new(tag: &str, net: u8, device: &str) -> ImpairedLink {
         let linux = Netns::new(&format!("{tag}-l"));
-        let cairn = Netns::new(&format!("{tag}-c"));
-        let middle = Netns::new(&format!("{tag}-m"));
-        for (ns, end, mid) in [(&linux, "va", "ra"), (&cairn, "vb", "rb")] {
+        let relay_ns = Netns::new(&format!("{tag}-m"));
+        let veth = |ns: &Netns, end: &str, mid: &str| {
             run(
                 "ip",
                 &[
                     "-n",
-                    &middle.name,
+                    &relay_ns.name,
                     "link",
                     "add",
                     mid,
@@ -464,13 +468,24 @@ impl ImpairedLink {
                     &ns.name,
                 ],
             );
-            middle.exec(&["ip", "link", "set", mid, "up"]);
+            relay_ns.exec(&["ip", "link", "set", mid, "up"]);
             ns.exec(&["ip", "link", "set", end, "up"]);
-        }
+        };
+        veth(&linux, "va", "ra");
         linux.exec(&["ethtool", "-K", "va", "tx", "off"]);
-        middle.exec(&["ethtool", "-K", "rb", "tx", "off"]);
         linux.exec(&["ip", "addr", "add", &format!("10.{net}.0.1/24"), "dev", "va"]);
-        let mut relay = middle.python(IMPAIRING_RELAY, &["ra", "rb", "20", "0.01", "0.25"]);
+        let (cairn, middle, far) = if device == "tap" {
+            relay_ns.exec(&["ip", "tuntap", "add", "dev", "vb", "mode", "tap"]);
+            relay_ns.exec(&["ip", "link", "set", "vb", "up"]);
+            (relay_ns, None, "vb")
+        } else {
+            let cairn = Netns::new(&format!("{tag}-c"));
+            veth(&cairn, "vb", "rb");
+            relay_ns.exec(&["ethtool", "-K", "rb", "tx", "off"]);
+            (cairn, Some(relay_ns), "rb")
+        };
+        let at = middle.as_ref().unwrap_or(&cairn);
+        let mut relay = at.python(IMPAIRING_RELAY, &["ra", far, "20", "0.01", "0.25"]);
         relay.wait_for("relaying", Duration::from_secs(10));
         ImpairedLink { linux, cairn, middle, relay: Some(relay) }
     }
