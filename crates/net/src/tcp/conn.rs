@@ -65,13 +65,13 @@ pub(crate) struct OutSegment {
     pub(crate) payload: IoBufChain,
 }
 
-/// What is needed to tell whether a fast recovery was spurious (RFC 3522 §3.2): the first
-/// retransmission's end and the TSval it carried, once it has gone out.
+/// What is needed to tell whether a fast recovery was spurious (RFC 3522 §3.2).
 #[derive(Debug, Clone, Copy)]
-struct UndoProbe {
-    start: i64,
-    end: i64,
-    tsval: Option<u32>,
+enum UndoProbe {
+    /// Recovery began; its first retransmission has not gone out yet.
+    Armed,
+    /// The first retransmission `[start, end)` went out carrying `tsval`.
+    Sent { start: i64, end: i64, tsval: u32 },
 }
 
 /// The state of the Timestamps option on a connection (RFC 7323 §4.3).
@@ -753,7 +753,7 @@ impl Conn {
         ctx.counters.fast_retransmits += 1;
         self.retransmit_first = true;
         self.rtt_probe = None;
-        self.undo = self.ts.is_some().then_some(UndoProbe { start: 0, end: 0, tsval: None });
+        self.undo = self.ts.is_some().then_some(UndoProbe::Armed);
     }
 
     /// RFC 3522 §3.2: the ACK that covers the first retransmission of a recovery echoes a
@@ -761,7 +761,7 @@ impl Conn {
     /// spurious; it is undone (RFC 4015) and the duplicate threshold raised to the reordering
     /// seen. Called before SND.UNA moves to `ack_pos`.
     fn check_spurious_recovery(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr, ack_pos: i64) {
-        let Some(UndoProbe { start, end, tsval: Some(tsval) }) = self.undo else { return };
+        let Some(UndoProbe::Sent { start, end, tsval }) = self.undo else { return };
         if ack_pos < end {
             return;
         }
@@ -1106,8 +1106,8 @@ impl Conn {
         let seg = self.data_segment(ctx, pos, len, false)?;
         let end = pos + seg.payload.len() as i64;
         self.high_rxt = self.high_rxt.max(end);
-        if let Some(probe) = self.undo.as_mut().filter(|probe| probe.tsval.is_none()) {
-            *probe = UndoProbe { start: pos, end, tsval: seg.repr.timestamps.map(|t| t.tsval) };
+        if let (Some(UndoProbe::Armed), Some(ts)) = (self.undo, seg.repr.timestamps) {
+            self.undo = Some(UndoProbe::Sent { start: pos, end, tsval: ts.tsval });
         }
         Some(seg)
     }
@@ -1116,14 +1116,13 @@ impl Conn {
     /// HighRxt (rule 1), else new data (rule 2), else any hole below the highest SACKed octet
     /// (rule 3); the rescue retransmission (rule 4) is not done.
     fn sack_recovery_segment(&mut self, ctx: &mut Ctx<'_>) -> Option<OutSegment> {
-        let dupthresh = self.dupthresh();
-        let pipe =
-            self.scoreboard.pipe(self.snd_una, self.snd_max, self.high_rxt, dupthresh, self.mss);
+        let lost_limit = self.scoreboard.lost_limit(self.dupthresh(), self.mss);
+        let pipe = self.scoreboard.pipe(self.snd_una, self.snd_max, self.high_rxt, lost_limit);
         if self.cc.cwnd() < pipe + self.mss as u64 {
             return None;
         }
         let from = self.high_rxt.max(self.snd_una);
-        if let Some(limit) = self.scoreboard.lost_limit(dupthresh, self.mss) {
+        if let Some(limit) = lost_limit {
             if let Some((start, _)) = self.scoreboard.next_hole(from, limit.min(self.snd_max)) {
                 ctx.counters.sack_retransmits += 1;
                 return self.retransmit(ctx, start, self.mss);

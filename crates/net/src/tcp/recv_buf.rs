@@ -67,32 +67,38 @@ impl RecvBuffer {
     /// merged where pieces touch, the block with the most recently received segment first and
     /// then the others from the highest down. Returns the blocks and how many are valid.
     pub(crate) fn sack_ranges(&self) -> ([(i64, i64); 4], usize) {
-        let mut merged: Vec<(i64, i64)> = Vec::new();
-        for (start, buf) in &self.ooo {
-            let end = start + buf.len() as i64;
-            match merged.last_mut() {
-                Some(last) if last.1 >= *start => last.1 = last.1.max(end),
-                _ => merged.push((*start, end)),
-            }
-        }
         let mut out = [(0, 0); 4];
         let mut n = 0;
-        let recent =
-            self.last_ooo.and_then(|pos| merged.iter().position(|&(s, e)| s <= pos && pos < e));
-        if let Some(index) = recent {
-            out[0] = merged[index];
+        let recent = self
+            .last_ooo
+            .and_then(|pos| self.blocks_from_top().find(|&(s, e)| s <= pos && pos < e));
+        if let Some(block) = recent {
+            out[0] = block;
             n = 1;
         }
-        for (index, &block) in merged.iter().enumerate().rev() {
+        for block in self.blocks_from_top() {
             if n == out.len() {
                 break;
             }
-            if Some(index) != recent {
+            if Some(block) != recent {
                 out[n] = block;
                 n += 1;
             }
         }
         (out, n)
+    }
+
+    /// The out-of-order data as `[start, end)` blocks, pieces that touch merged, from the
+    /// highest down; computed as it is walked, with no allocation.
+    fn blocks_from_top(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        let mut pieces = self.ooo.iter().rev().map(|(s, b)| (*s, s + b.len() as i64)).peekable();
+        core::iter::from_fn(move || {
+            let (mut start, end) = pieces.next()?;
+            while let Some((s, _)) = pieces.next_if(|&(_, e)| e >= start) {
+                start = s;
+            }
+            Some((start, end))
+        })
     }
 
     /// Queues data that starts at `start`, beyond the next expected position; the parts already

@@ -46,7 +46,6 @@ impl Scoreboard {
         if !(una < start && start < end && end <= max) {
             return 0;
         }
-        let before = self.sacked_bytes();
         // The ranges that touch or overlap [start, end) merge with it.
         let first = self.ranges.partition_point(|&(_, e)| e < start);
         let last = self.ranges.partition_point(|&(s, _)| s <= end);
@@ -55,14 +54,19 @@ impl Scoreboard {
             lo = lo.min(self.ranges[first].0);
             hi = hi.max(self.ranges[last - 1].1);
         }
+        let merged: i64 = self.ranges[first..last].iter().map(|&(s, e)| e - s).sum();
+        let mut newly = (hi - lo - merged) as u64;
         self.ranges.splice(first..last, [(lo, hi)]);
         if self.ranges.len() > MAX_RANGES {
-            self.ranges.pop();
+            if let Some((s, e)) = self.ranges.pop() {
+                newly = newly.saturating_sub((e - s) as u64);
+            }
         }
-        self.sacked_bytes().saturating_sub(before)
+        newly
     }
 
     /// Total bytes SACKed.
+    #[cfg(test)]
     pub(crate) fn sacked_bytes(&self) -> u64 {
         self.ranges.iter().map(|&(s, e)| (e - s) as u64).sum()
     }
@@ -110,18 +114,11 @@ impl Scoreboard {
     }
 
     /// RFC 6675 §4 `SetPipe`: the bytes the sender estimates are still in the network. An
-    /// unSACKed octet in `[una, max)` counts once unless it is lost, and once more if it was
-    /// retransmitted; retransmissions go in order, so those are the unSACKed octets below
-    /// `high_rxt`.
-    pub(crate) fn pipe(
-        &self,
-        una: i64,
-        max: i64,
-        high_rxt: i64,
-        dupthresh: u32,
-        mss: usize,
-    ) -> u64 {
-        let lost_to = self.lost_limit(dupthresh, mss).unwrap_or(una).clamp(una, max);
+    /// unSACKed octet in `[una, max)` counts once unless it is lost (below `lost_limit`, as
+    /// [`Scoreboard::lost_limit`] gives it), and once more if it was retransmitted;
+    /// retransmissions go in order, so those are the unSACKed octets below `high_rxt`.
+    pub(crate) fn pipe(&self, una: i64, max: i64, high_rxt: i64, lost_limit: Option<i64>) -> u64 {
+        let lost_to = lost_limit.unwrap_or(una).clamp(una, max);
         self.holes_between(lost_to, max) + self.holes_between(una, high_rxt.min(max))
     }
 
@@ -199,9 +196,10 @@ mod tests {
         assert!(sb.is_lost(1, 3, 100) && !sb.is_lost(211, 3, 100));
         // Pipe: [1, 201) lost (200), [211, 401) and the rest not lost; nothing retransmitted.
         let flight = 1000 - 30;
-        assert_eq!(sb.pipe(1, 1001, 1, 3, 100), flight - 200);
+        let lost = sb.lost_limit(3, 100);
+        assert_eq!(sb.pipe(1, 1001, 1, lost), flight - 200);
         // After retransmitting [1, 101) it counts again.
-        assert_eq!(sb.pipe(1, 1001, 101, 3, 100), flight - 100);
+        assert_eq!(sb.pipe(1, 1001, 101, lost), flight - 100);
     }
 
     #[test]
