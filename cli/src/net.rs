@@ -2,18 +2,22 @@
 //! [`cairn_hosted::netstack`]): an echo server (TCP and UDP, RFC 862), ping (ICMP echo, RFC
 //! 792), and a bulk sink and sender that print the SHA-256 (FIPS 180-4) of what they moved.
 //!
-//! Each tool runs the stack on one cairn core, prints a line containing `ready` once the
-//! interface has its address, and reports on stdout.
+//! Each tool runs the stack on one cairn core (the echo server on `--cores N`, one stack per
+//! core over N device queues), prints a line containing `ready` once the interface has its
+//! address and the tool listens, and reports on stdout.
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use cairn_hosted::netstack::{Addressing, DeviceSpec, NetConfig, NetStack, NetTcpStream};
+use cairn_hosted::netstack::{
+    Addressing, DeviceSpec, NetConfig, NetStack, NetTcpStream, ShardGroup,
+};
 use cairn_net::iface::Ipv4Cidr;
 use cairn_net::wire::Ipv4Address;
 use cairn_rt::event::{sleep_ns, spawn_local, EventManager};
@@ -54,6 +58,11 @@ pub enum NetCommand {
         /// Stop after this many seconds.
         #[arg(long)]
         duration: Option<f64>,
+        /// Cores to serve on, one stack and one device queue each: a multi-queue TAP, or
+        /// AF_XDP on queues QUEUE.. of the interface. A connection lives on the core its flow
+        /// hashes to; frames a queue delivers to the wrong core are passed on to the right one.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        cores: u16,
     },
     /// Sends ICMP echo requests and prints the round trips; fails if no reply came.
     Ping {
@@ -101,9 +110,9 @@ pub enum NetCommand {
 /// Runs one tool to its end.
 pub fn run(cmd: NetCommand) -> Result<(), String> {
     match cmd {
-        NetCommand::Echo { stack, port, duration } => {
+        NetCommand::Echo { stack, port, duration, cores } => {
             let duration_ns = duration.map(secs_to_ns);
-            on_stack(&stack, move |net| Box::pin(echo(net, port, duration_ns)))
+            on_stacks(&stack, usize::from(cores), move |net| echo(net, port, duration_ns))
         }
         NetCommand::Ping { stack, host, count, interval, size, timeout } => {
             let dst = parse_ip(&host)?;
@@ -133,9 +142,11 @@ fn parse_ip(text: &str) -> Result<Ipv4Address, String> {
     Ok(ip.into())
 }
 
-/// What a tool does with the running stack; its future runs on the stack's core.
-type Tool =
-    Box<dyn FnOnce(NetStack) -> Pin<Box<dyn Future<Output = Result<(), String>>>> + Send + 'static>;
+/// What a tool does with the running stack: called on each stack's core, it does its setup at
+/// once (listening, binding) and returns the future that runs the rest there.
+type Tool = Arc<
+    dyn Fn(NetStack) -> Pin<Box<dyn Future<Output = Result<(), String>>>> + Send + Sync + 'static,
+>;
 
 /// The stack's settings from the command line.
 pub fn stack_config(args: &StackArgs) -> Result<(DeviceSpec, NetConfig), String> {
@@ -153,38 +164,68 @@ pub fn stack_config(args: &StackArgs) -> Result<(DeviceSpec, NetConfig), String>
     Ok((spec, config))
 }
 
-/// Opens the device, runs the stack on one cairn core, waits for the address, prints the ready
-/// line and runs `tool`; returns its result once it ends.
+/// Runs `tool` on one stack on one cairn core (see [`on_stacks`]).
 fn on_stack(
     args: &StackArgs,
-    tool: impl FnOnce(NetStack) -> Pin<Box<dyn Future<Output = Result<(), String>>>> + Send + 'static,
+    tool: impl Fn(NetStack) -> Pin<Box<dyn Future<Output = Result<(), String>>>> + Send + Sync + 'static,
+) -> Result<(), String> {
+    on_stacks(args, 1, tool)
+}
+
+/// Opens `cores` queues of the device, runs a stack on each of `cores` cairn cores (a
+/// [`ShardGroup`] when there are several), waits for the address, sets `tool` up on every core,
+/// prints the ready line, and returns once the tool has ended on every core (the first error,
+/// if any).
+fn on_stacks(
+    args: &StackArgs,
+    cores: usize,
+    tool: impl Fn(NetStack) -> Pin<Box<dyn Future<Output = Result<(), String>>>> + Send + Sync + 'static,
 ) -> Result<(), String> {
     let (spec, config) = stack_config(args)?;
-    let device = spec.open().map_err(|e| format!("cannot open {spec}: {e}"))?;
-    let tool: Tool = Box::new(tool);
-    let start = Arc::new(Mutex::new(Some((device, config, tool))));
-    let result: Arc<Mutex<Option<Result<(), String>>>> = Arc::new(Mutex::new(None));
-    let result_in = result.clone();
-    let handle = cairn_hosted::start(1, move |_core| {
-        let (device, config, tool) = start.lock().expect("start").take().expect("one core");
-        let result = result_in.clone();
+    if cores > 1 && config.addressing == Addressing::Dhcp {
+        return Err("several cores share one static address: give --address".into());
+    }
+    let devices = spec.open_queues(cores).map_err(|e| format!("cannot open {spec}: {e}"))?;
+    let group = ShardGroup::new(cores);
+    let tool: Tool = Arc::new(tool);
+    let slots = Arc::new(Mutex::new(devices.into_iter().map(Some).collect::<Vec<_>>()));
+    let results: Arc<Mutex<Vec<Result<(), String>>>> = Arc::new(Mutex::new(Vec::new()));
+    let (set_up, finished) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let results_in = results.clone();
+    let handle = cairn_hosted::start(cores, move |core| {
+        let device = slots.lock().expect("slots")[core].take().expect("a queue per core");
+        let mut config = config.clone();
+        if cores > 1 {
+            config.shard = Some(group.shard(core));
+        }
+        let (tool, results) = (tool.clone(), results_in.clone());
+        let (set_up, finished) = (set_up.clone(), finished.clone());
         spawn_local(async move {
             let spec = device.spec.clone();
             let net = NetStack::start(device, config);
             let cidr = net.configured().await;
-            println!("cairn net: ready on {spec} as {cidr}");
-            let outcome = tool(net.clone()).await;
+            let run = tool(net.clone());
+            if set_up.fetch_add(1, Ordering::AcqRel) + 1 == cores {
+                let on = if cores > 1 { format!(" on {cores} cores") } else { String::new() };
+                println!("cairn net: ready on {spec} as {cidr}{on}");
+            }
+            let outcome = run.await;
             // Give the driver a moment to send what the tool queued last (final ACKs).
             sleep_ns(20_000_000).await;
             net.stop();
-            *result.lock().expect("result") = Some(outcome);
-            EventManager::current().runtime().shutdown();
+            results.lock().expect("results").push(outcome);
+            if finished.fetch_add(1, Ordering::AcqRel) + 1 == cores {
+                EventManager::current().runtime().shutdown();
+            }
         });
     })
     .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    handle.join().map_err(|_| "the stack's core panicked".to_string())?;
-    let outcome = result.lock().expect("result").take();
-    outcome.unwrap_or_else(|| Err("stopped before the tool finished".into()))
+    handle.join().map_err(|_| "a stack's core panicked".to_string())?;
+    let results = std::mem::take(&mut *results.lock().expect("results"));
+    if results.len() < cores {
+        return Err("stopped before the tool finished".into());
+    }
+    results.into_iter().collect()
 }
 
 /// Counts tasks still running and wakes the one waiting for them all.
@@ -224,28 +265,57 @@ fn endpoint(stream: &NetTcpStream) -> String {
     stream.remote_endpoint().map_or_else(|| "?".into(), |(ip, port)| format!("{ip}:{port}"))
 }
 
-async fn echo(net: NetStack, port: u16, duration_ns: Option<u64>) -> Result<(), String> {
-    let listener = net.tcp_listen(port).map_err(|e| format!("listen on TCP {port}: {e}"))?;
-    let udp = net.udp_bind(port).map_err(|e| format!("bind UDP {port}: {e:?}"))?;
-    println!("echo: TCP and UDP port {port}");
-    spawn_local(async move {
-        while let Ok(datagram) = udp.recv_from().await {
-            let reply = IoBufChain::from(datagram.data);
-            let _ = udp.send_to(datagram.src, datagram.src_port, reply);
+/// The echo server on this core's stack: listens and binds at once, then returns the future
+/// that serves until `duration_ns` has passed (or forever) and reports what this core did.
+fn echo(
+    net: NetStack,
+    port: u16,
+    duration_ns: Option<u64>,
+) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
+    let listener = match net.tcp_listen(port) {
+        Ok(listener) => listener,
+        Err(e) => return Box::pin(std::future::ready(Err(format!("listen on TCP {port}: {e}")))),
+    };
+    let udp = match net.udp_bind(port) {
+        Ok(udp) => udp,
+        Err(e) => return Box::pin(std::future::ready(Err(format!("bind UDP {port}: {e:?}")))),
+    };
+    Box::pin(async move {
+        let core = EventManager::current().core();
+        if core == 0 {
+            println!("echo: TCP and UDP port {port}");
         }
-    });
-    spawn_local(async move {
-        while let Ok(stream) = listener.accept().await {
-            spawn_local(echo_connection(stream));
+        spawn_local(async move {
+            while let Ok(datagram) = udp.recv_from().await {
+                let reply = IoBufChain::from(datagram.data);
+                let _ = udp.send_to(datagram.src, datagram.src_port, reply);
+            }
+        });
+        spawn_local(async move {
+            while let Ok(stream) = listener.accept().await {
+                spawn_local(echo_connection(stream));
+            }
+        });
+        match duration_ns {
+            Some(ns) => sleep_ns(ns).await,
+            None => std::future::pending::<()>().await,
         }
-    });
-    match duration_ns {
-        Some(ns) => sleep_ns(ns).await,
-        None => std::future::pending::<()>().await,
-    }
-    let tcp = net.tcp_counters();
-    println!("echo: done, {} connections accepted", tcp.passive_opens);
-    Ok(())
+        let tcp = net.tcp_counters();
+        match net.steering_counters() {
+            None => println!("echo: done, {} connections accepted", tcp.passive_opens),
+            Some(s) => println!(
+                "echo: core {core} done, {} connections accepted, steering passed_on={} \
+                 taken_over={} copied_to_all={} batches={} dropped_stopped={}",
+                tcp.passive_opens,
+                s.passed_on,
+                s.taken_over,
+                s.copied_to_all,
+                s.batches_sent,
+                s.dropped_stopped
+            ),
+        }
+        Ok(())
+    })
 }
 
 async fn echo_connection(stream: NetTcpStream) {

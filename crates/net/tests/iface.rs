@@ -545,3 +545,29 @@ fn arp_replies_for_other_addresses_are_not_learned() {
     assert_eq!(a.arp_entries().count(), 0);
     assert_eq!(a.counters().arp_replies_rx, 1);
 }
+
+#[test]
+fn a_core_that_does_not_answer_arp_still_learns_from_requests() {
+    let (mut dev_b, _dev_a) = loopback::pair(LoopbackConfig::default(), MAC_B, MAC_A);
+    let mut b = Interface::new(InterfaceConfig { answer_arp: false, ..config(IP_B) }, &dev_b);
+    let mut frame = vec![0u8; 42];
+    {
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        eth.set_dst_addr(EthernetAddress::BROADCAST);
+        eth.set_src_addr(MAC_A);
+        eth.set_ethertype(EtherType::Arp);
+        let repr = ArpRepr {
+            operation: ArpOperation::Request,
+            source_hardware_addr: MAC_A,
+            source_protocol_addr: IP_A,
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: IP_B,
+        };
+        repr.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
+    }
+    dev_b.inject(&frame);
+    b.poll(0, &mut dev_b);
+    assert_eq!(b.counters().arp_requests_rx, 1);
+    assert_eq!(b.counters().arp_replies_tx, 0, "another core answers for the link");
+    assert_eq!(b.arp_entries().collect::<Vec<_>>(), [(IP_A, MAC_A)]);
+}

@@ -36,6 +36,8 @@ const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TAP: i16 = 0x0002;
 /// `IFF_NO_PI`: no 4-byte packet-information header in front of each frame.
 const IFF_NO_PI: i16 = 0x1000;
+/// `IFF_MULTI_QUEUE`: each descriptor attached under this name is one queue of the interface.
+const IFF_MULTI_QUEUE: i16 = 0x0100;
 /// Ethernet header plus one 802.1Q tag: what a frame may carry beyond the MTU.
 const LINK_OVERHEAD: usize = 14 + 4;
 /// Segments written straight from the chain; a longer chain is gathered into one buffer.
@@ -52,11 +54,15 @@ pub struct TapConfig {
     pub bring_up: bool,
     /// Receive buffers in the pool.
     pub buffers: u32,
+    /// Open the descriptor as one queue of a multi-queue interface (`IFF_MULTI_QUEUE`, see
+    /// [`Tap::open_queues`]). An interface is created multi-queue or not, and a descriptor
+    /// attaches only with the same choice.
+    pub multi_queue: bool,
 }
 
 impl Default for TapConfig {
     fn default() -> Self {
-        TapConfig { mac: None, bring_up: true, buffers: 512 }
+        TapConfig { mac: None, bring_up: true, buffers: 512, multi_queue: false }
     }
 }
 
@@ -111,7 +117,8 @@ impl Tap {
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open("/dev/net/tun")?;
-        req.data[..2].copy_from_slice(&(IFF_TAP | IFF_NO_PI).to_ne_bytes());
+        let queue_flag = if config.multi_queue { IFF_MULTI_QUEUE } else { 0 };
+        req.data[..2].copy_from_slice(&(IFF_TAP | IFF_NO_PI | queue_flag).to_ne_bytes());
         iface::ioctl(file.as_raw_fd(), TUNSETIFF, &mut req)?;
         let name = req.name();
         if config.bring_up {
@@ -142,6 +149,30 @@ impl Tap {
             counters: DeviceCounters::default(),
             tap_counters: TapCounters::default(),
         })
+    }
+
+    /// Opens `queues` queues of multi-queue tap interface `name`, one descriptor each, all with
+    /// one hardware address (`config.mac`, or a random one), so that one stack per core can
+    /// own a queue (Documentation/networking/tuntap.rst, "Multiqueue tuntap interface").
+    ///
+    /// The kernel picks the queue of each frame it hands over by the flow's hash, and
+    /// remembers for each flow the queue that last wrote a frame of it, so the replies of a
+    /// connection a core sends on come back to that core's queue. With `create`, a missing
+    /// interface is created (multi-queue) and lives while any queue is open.
+    pub fn open_queues(
+        name: &str,
+        create: bool,
+        queues: usize,
+        config: TapConfig,
+    ) -> io::Result<Vec<Tap>> {
+        let mut config = TapConfig { multi_queue: true, ..config };
+        let mut taps = Vec::with_capacity(queues);
+        for _ in 0..queues.max(1) {
+            let tap = Tap::open_with(name, create, config)?;
+            config.mac = Some(tap.capabilities.mac);
+            taps.push(tap);
+        }
+        Ok(taps)
     }
 
     /// The interface's name.

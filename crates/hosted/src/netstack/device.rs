@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 
 use cairn_net::device::Device;
 
-use crate::netdev::{Tap, XdpDevice};
+use crate::netdev::{Tap, TapConfig, XdpConfig, XdpDevice};
 
 /// Which device to open, parsed from `tap:NAME` or `xdp:IFACE[:QUEUE]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +63,40 @@ impl DeviceSpec {
                 Ok(OpenDevice { device: Box::new(xdp), fd, spec: self.clone() })
             }
         }
+    }
+}
+
+impl DeviceSpec {
+    /// Opens `queues` queues of the device, one for each stack of a
+    /// [`ShardGroup`](super::ShardGroup): a multi-queue TAP (created multi-queue if missing),
+    /// or AF_XDP sockets on the interface's queues `QUEUE .. QUEUE + queues`, all fed by one
+    /// XDP program. One queue opens as [`DeviceSpec::open`] does.
+    pub fn open_queues(&self, queues: usize) -> io::Result<Vec<OpenDevice>> {
+        if queues <= 1 {
+            return Ok(vec![self.open()?]);
+        }
+        let opened: Vec<(Box<dyn Device + Send>, RawFd)> = match self {
+            DeviceSpec::Tap { name } => Tap::open_queues(name, true, queues, TapConfig::default())?
+                .into_iter()
+                .map(|tap| {
+                    let fd = tap.raw_fd();
+                    (Box::new(tap) as Box<dyn Device + Send>, fd)
+                })
+                .collect(),
+            DeviceSpec::Xdp { ifname, queue } => {
+                XdpDevice::open_queues(ifname, *queue, queues as u32, XdpConfig::default())?
+                    .into_iter()
+                    .map(|xdp| {
+                        let fd = xdp.raw_fd();
+                        (Box::new(xdp) as Box<dyn Device + Send>, fd)
+                    })
+                    .collect()
+            }
+        };
+        Ok(opened
+            .into_iter()
+            .map(|(device, fd)| OpenDevice { device, fd, spec: self.clone() })
+            .collect())
     }
 }
 

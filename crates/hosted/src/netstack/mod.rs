@@ -20,6 +20,7 @@
 
 mod device;
 mod driver;
+mod steer;
 mod tcp;
 mod udp;
 
@@ -42,6 +43,7 @@ use cairn_rt::event::{sleep_ns, spawn_local, EventManager};
 use cairn_rt::iobuf::{IoBuf, IoBufChain};
 
 pub use device::{DeviceSpec, OpenDevice};
+pub use steer::{Shard, ShardGroup, SteeringCounters};
 pub use tcp::{NetListener, NetTcpStream};
 pub use udp::NetUdpSocket;
 
@@ -72,6 +74,10 @@ pub struct NetConfig {
     pub polling: PollingConfig,
     /// Connections a listener holds before accept (SYN-RECEIVED and established together).
     pub listen_backlog: usize,
+    /// This stack's place in a group of per-core stacks sharing a multi-queue device
+    /// ([`ShardGroup`]); `None` for a stack that owns its device alone. A group needs
+    /// [`Addressing::Static`]: every core has the same address.
+    pub shard: Option<Shard>,
 }
 
 impl NetConfig {
@@ -81,7 +87,14 @@ impl NetConfig {
     pub fn new(addressing: Addressing) -> NetConfig {
         let tcp = TcpConfig { isn_secret: random_secret(), ..TcpConfig::default() };
         let polling = PollingConfig { idle_spin_ns: 50_000, ..PollingConfig::default() };
-        NetConfig { addressing, tcp, send_buffer: 4 << 20, polling, listen_backlog: 1024 }
+        NetConfig {
+            addressing,
+            tcp,
+            send_buffer: 4 << 20,
+            polling,
+            listen_backlog: 1024,
+            shard: None,
+        }
     }
 }
 
@@ -114,6 +127,8 @@ pub(crate) struct Inner {
     device: Box<dyn Device + Send>,
     fd: RawFd,
     dhcp: Option<DhcpClient>,
+    /// The hand-off of frames between the cores of a group; `None` for a lone stack.
+    steering: Option<steer::Steering>,
     pub(crate) send_buffer: usize,
     listen_backlog: usize,
     polling: PollingConfig,
@@ -145,7 +160,14 @@ impl Inner {
     /// turned into wake-ups. Returns whether anything happened.
     fn poll_once(&mut self, now: u64) -> bool {
         self.kicked = false;
-        let mut work = self.iface.poll(now, &mut *self.device);
+        let mut work = match &mut self.steering {
+            Some(steering) => {
+                let work = self.iface.poll(now, &mut steering.view(&mut *self.device));
+                // Frames for other cores go now; frames from them may still wait.
+                steering.flush() | work | steering.has_inbox()
+            }
+            None => self.iface.poll(now, &mut *self.device),
+        };
         if let Some(dhcp) = &mut self.dhcp {
             if let Some(event) = dhcp.poll(now, &mut self.iface) {
                 work = true;
@@ -217,21 +239,46 @@ pub struct NetStack {
 impl NetStack {
     /// Builds the stack over `device` on the calling cairn core and starts its driver task.
     /// With [`Addressing::Dhcp`] the address comes later; [`NetStack::configured`] waits for it.
+    ///
+    /// With [`NetConfig::shard`] it runs as that core's stack of the group: its TCP picks
+    /// ephemeral ports whose flows hash to this core, only core 0 answers ARP and announces the
+    /// address, and frames are exchanged with the other cores by the
+    /// [`steer`](cairn_net::iface::steer) rules.
+    ///
+    /// # Panics
+    ///
+    /// If a shard's configuration asks for DHCP, or the shard is not the calling core's.
     pub fn start(device: OpenDevice, config: NetConfig) -> NetStack {
+        let mut tcp = config.tcp;
         let (ipv4, gateway, dhcp) = match config.addressing {
             Addressing::Static { cidr, gateway } => (Some(cidr), gateway, None),
+            Addressing::Dhcp if config.shard.is_some_and(|s| s.cores() > 1) => {
+                panic!("a group of per-core stacks needs a static address")
+            }
             Addressing::Dhcp => {
                 let seed = u64::from_le_bytes(random_secret()[..8].try_into().expect("8 bytes"));
                 (None, None, Some(DhcpClient::new(DhcpConfig { seed, ..DhcpConfig::default() })))
             }
         };
-        let iface_config = InterfaceConfig { ipv4, gateway, ..InterfaceConfig::default() };
-        let iface = Interface::with_tcp(iface_config, &*device.device, config.tcp);
+        let mut iface_config = InterfaceConfig { ipv4, gateway, ..InterfaceConfig::default() };
+        if let Some(shard) = config.shard {
+            assert_eq!(
+                shard.index(),
+                cairn_rt::event::current_core(),
+                "a shard's stack runs on its own core"
+            );
+            tcp.core_index = shard.index() as u32;
+            tcp.core_count = shard.cores() as u32;
+            iface_config.answer_arp = shard.index() == 0;
+            iface_config.gratuitous_arp = shard.index() == 0;
+        }
+        let iface = Interface::with_tcp(iface_config, &*device.device, tcp);
         let inner = Rc::new(RefCell::new(Inner {
             iface,
             device: device.device,
             fd: device.fd,
             dhcp,
+            steering: config.shard.map(steer::Steering::new),
             send_buffer: config.send_buffer.max(1),
             listen_backlog: config.listen_backlog,
             polling: config.polling,
@@ -246,6 +293,9 @@ impl NetStack {
             kicked: false,
             stopped: false,
         }));
+        if let Some(shard) = config.shard {
+            steer::register(shard, &inner);
+        }
         spawn_local(driver::drive(inner.clone()));
         NetStack { inner }
     }
@@ -360,6 +410,11 @@ impl NetStack {
     /// The device's counters.
     pub fn device_counters(&self) -> DeviceCounters {
         self.inner.borrow().device.counters()
+    }
+
+    /// What this core's steering counted, for a stack in a [`ShardGroup`].
+    pub fn steering_counters(&self) -> Option<SteeringCounters> {
+        self.inner.borrow().steering.as_ref().map(|s| s.counters)
     }
 
     /// Stops the driver task (sockets stop making progress); the device closes when the last

@@ -151,6 +151,10 @@ pub struct InterfaceConfig {
     pub ttl: u8,
     /// Announce our address with a gratuitous ARP request when it is set (RFC 5227 §3).
     pub gratuitous_arp: bool,
+    /// Answer ARP requests for our address (RFC 826). Off on all but one of the per-core
+    /// interfaces that share a link and an address, so the link sees one reply, while every
+    /// core still learns the asking station from the request.
+    pub answer_arp: bool,
     /// ARP limits.
     pub arp: ArpConfig,
     /// Reassembly limits.
@@ -174,6 +178,7 @@ impl Default for InterfaceConfig {
             mtu: None,
             ttl: 64,
             gratuitous_arp: true,
+            answer_arp: true,
             arp: ArpConfig::default(),
             reassembly: ReassemblyConfig::default(),
             udp_queue_len: 256,

@@ -536,7 +536,11 @@ impl<T: IpTransport> Interface<T> {
                 self.ethernet_send(sha, EtherType::Ipv4, packet);
             }
         }
-        if for_us && repr.operation == ArpOperation::Request && sha.is_unicast() {
+        if for_us
+            && self.config.answer_arp
+            && repr.operation == ArpOperation::Request
+            && sha.is_unicast()
+        {
             let reply = ArpRepr {
                 operation: ArpOperation::Reply,
                 source_hardware_addr: self.mac,

@@ -190,13 +190,22 @@ impl Drop for Attachment {
     }
 }
 
-/// An AF_XDP socket on one queue of one interface, with its own UMEM and XDP program (see the
-/// module documentation).
-pub struct XdpDevice {
-    // Fields drop in this order: the program is detached first, the socket closed last but
-    // for the UMEM, which lives on while the stack holds frames.
+/// The XDP program on an interface and its attachment, shared by the sockets of the queues it
+/// redirects to; the last of them to close detaches it.
+struct ProgramLink {
+    // Detached first, then the program and its map are released.
     attachment: Attachment,
     _program: RedirectProgram,
+    mode: XdpAttach,
+}
+
+/// An AF_XDP socket on one queue of one interface, with its own UMEM, and the XDP program
+/// that redirects the queue's frames to it (see the module documentation).
+pub struct XdpDevice {
+    // Fields drop in this order: the program is detached first (if this is its last
+    // socket), the socket closed last but for the UMEM, which lives on while the stack holds
+    // frames.
+    link: Arc<ProgramLink>,
     rx: Ring<XdpDesc>,
     tx: Ring<XdpDesc>,
     fill: Ring<u64>,
@@ -216,7 +225,6 @@ pub struct XdpDevice {
     max_frame: usize,
     ifname: String,
     queue: u32,
-    attach_mode: XdpAttach,
     zero_copy: bool,
     need_wakeup: bool,
     capabilities: DeviceCapabilities,
@@ -239,6 +247,22 @@ impl XdpDevice {
     /// any XDP program left on the interface, registers the UMEM, maps the rings, binds, and
     /// attaches a program that redirects the queue's frames to the socket.
     pub fn open_with(ifname: &str, queue: u32, config: XdpConfig) -> io::Result<XdpDevice> {
+        let mut devices = XdpDevice::open_queues(ifname, queue, 1, config)?;
+        Ok(devices.pop().expect("one queue opened"))
+    }
+
+    /// Opens AF_XDP sockets on the `count` queues `first .. first + count` of `ifname`, one
+    /// per core of a multi-core stack, each with its own UMEM and rings, and one XDP program
+    /// that redirects each queue's frames to that queue's socket (the kernel lets a socket
+    /// take only frames of the queue it is bound to). A veth has as many queues as it was
+    /// created with (`ip link add ... numrxqueues N`); which one a frame arrives on is the
+    /// sending side's choice.
+    pub fn open_queues(
+        ifname: &str,
+        first: u32,
+        count: u32,
+        config: XdpConfig,
+    ) -> io::Result<Vec<XdpDevice>> {
         // SAFETY: sysconf(3) with a constant name reads no memory of ours.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u32;
         if !config.frame_size.is_power_of_two() || !(2048..=page).contains(&config.frame_size) {
@@ -253,72 +277,72 @@ impl XdpDevice {
                 config.ring_size, config.frames
             )));
         }
+        let count = count.max(1);
+        let end = first.checked_add(count).ok_or_else(|| invalid("queue out of range".into()))?;
         let ifindex = iface::index(ifname)?;
         let if_mtu = iface::mtu(ifname)?;
         let mac = iface::mac(ifname)?;
         let mut route = RouteSocket::open()?;
         detach_stale(&mut route, ifindex, ifname)?;
 
-        // A socket closed just before (this queue's previous device) releases the queue in a
-        // kernel work item, so binding may briefly answer EBUSY: retry a bounded number of
-        // times with a fresh socket.
-        let mut attempt = 0;
-        let parts = loop {
-            match SocketParts::bind(ifindex, queue, &config) {
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < BIND_RETRIES => {
-                    attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                result => {
-                    break result.map_err(|e| {
-                        io::Error::new(
-                            e.kind(),
-                            format!("bind AF_XDP to {ifname} queue {queue}: {e}"),
-                        )
-                    })?
-                }
-            }
-        };
-        let SocketParts { socket, arena, rx, tx, fill, completion, free, fill_target, zero_copy } =
-            parts;
-
-        let program = RedirectProgram::load(queue + 1)?;
-        program.insert(queue, socket.as_raw_fd())?;
-        let (attachment, attach_mode) =
+        let mut bound = Vec::with_capacity(count as usize);
+        for queue in first..end {
+            bound.push((queue, bind_retrying(ifindex, ifname, queue, &config)?));
+        }
+        let program = RedirectProgram::load(end)?;
+        for (queue, parts) in &bound {
+            program.insert(*queue, parts.socket.as_raw_fd())?;
+        }
+        let (attachment, mode) =
             attach(&program, route, ifindex, config.attach, config.use_link)
                 .map_err(|e| io::Error::new(e.kind(), format!("attach XDP to {ifname}: {e}")))?;
+        let link = Arc::new(ProgramLink { attachment, _program: program, mode });
 
         let mtu = if_mtu.min(config.frame_size as usize - XDP_PACKET_HEADROOM - LINK_OVERHEAD);
         let frames = config.frames as usize;
-        Ok(XdpDevice {
-            attachment,
-            _program: program,
-            rx,
-            tx,
-            fill,
-            completion,
-            tx_hold: (0..frames).map(|_| None).collect(),
-            socket,
-            arena,
-            free,
-            fill_target,
-            in_fill: fill_target,
-            tx_in_flight: 0,
-            max_frame: mtu + LINK_OVERHEAD,
-            ifname: ifname.to_owned(),
-            queue,
-            attach_mode,
-            zero_copy,
-            need_wakeup: config.need_wakeup,
-            capabilities: DeviceCapabilities {
-                mac,
-                mtu,
-                tx_checksum_offload: false,
-                rx_checksum_offload: false,
-            },
-            counters: DeviceCounters::default(),
-            xdp_counters: XdpCounters::default(),
-        })
+        Ok(bound
+            .into_iter()
+            .map(|(queue, parts)| {
+                let SocketParts {
+                    socket,
+                    arena,
+                    rx,
+                    tx,
+                    fill,
+                    completion,
+                    free,
+                    fill_target,
+                    zero_copy,
+                } = parts;
+                XdpDevice {
+                    link: link.clone(),
+                    rx,
+                    tx,
+                    fill,
+                    completion,
+                    tx_hold: (0..frames).map(|_| None).collect(),
+                    socket,
+                    arena,
+                    free,
+                    fill_target,
+                    in_fill: fill_target,
+                    tx_in_flight: 0,
+                    max_frame: mtu + LINK_OVERHEAD,
+                    ifname: ifname.to_owned(),
+                    queue,
+                    zero_copy,
+                    need_wakeup: config.need_wakeup,
+                    capabilities: DeviceCapabilities {
+                        mac,
+                        mtu,
+                        tx_checksum_offload: false,
+                        rx_checksum_offload: false,
+                    },
+                    counters: DeviceCounters::default(),
+                    xdp_counters: XdpCounters::default(),
+                }
+            })
+            .collect())
     }
 
     /// The descriptor to wait on: readable when the RX ring holds a frame (poll `POLLIN`, or
@@ -344,13 +368,13 @@ impl XdpDevice {
 
     /// The hook the program was attached to: [`XdpAttach::Driver`] or [`XdpAttach::Skb`].
     pub fn attach_mode(&self) -> XdpAttach {
-        self.attach_mode
+        self.link.mode
     }
 
     /// Whether the program is attached by a BPF link (detached by the kernel if this process
     /// dies) rather than over netlink (detached by `Drop`).
     pub fn attached_by_link(&self) -> bool {
-        matches!(self.attachment, Attachment::Link { .. })
+        matches!(self.link.attachment, Attachment::Link { .. })
     }
 
     /// The UMEM's address range: a received frame's bytes lie inside it.
@@ -574,6 +598,31 @@ fn detach_stale(route: &mut RouteSocket, ifindex: u32, ifname: &str) -> io::Resu
             io::ErrorKind::ResourceBusy,
             format!("XDP program {id} stays attached to {ifname}"),
         )),
+    }
+}
+
+/// Binds a socket to `queue` of `ifindex`. A socket closed just before (this queue's previous
+/// device) releases the queue in a kernel work item, so binding may briefly answer EBUSY: it is
+/// retried a bounded number of times with a fresh socket.
+fn bind_retrying(
+    ifindex: u32,
+    ifname: &str,
+    queue: u32,
+    config: &XdpConfig,
+) -> io::Result<SocketParts> {
+    let mut attempt = 0;
+    loop {
+        match SocketParts::bind(ifindex, queue, config) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < BIND_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => {
+                return result.map_err(|e| {
+                    io::Error::new(e.kind(), format!("bind AF_XDP to {ifname} queue {queue}: {e}"))
+                })
+            }
+        }
     }
 }
 
