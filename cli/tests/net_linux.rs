@@ -209,6 +209,43 @@ fn a_thousand_short_connections(
     assert!(out.contains("ok=1000"), "{out}");
 }
 
+/// Per-core ownership: `cairn net echo --cores 2` runs a stack per core on two device queues.
+/// A thousand short connections from Linux are all echoed, both cores serve some (the flow
+/// hash spreads them), and the frames the device delivered to the wrong core were passed on.
+/// Ping and UDP echo work through the group too (ICMP lives on core 0, UDP by flow).
+fn connections_spread_over_two_cores(
+    ns_linux: &net_common::Netns,
+    ns_cairn: &net_common::Netns,
+    device: &str,
+    net: u8,
+) {
+    let (cairn_cidr, cairn_ip) = (format!("10.{net}.0.2/24"), format!("10.{net}.0.2"));
+    let args = ["echo", "--device", device, "--address", &cairn_cidr, "--cores", "2"];
+    let mut echo = ns_cairn.cairn(&[&args[..], &["--duration", "12"]].concat());
+    let ready = echo.wait_for("ready", READY);
+    assert!(ready.contains("on 2 cores"), "{ready}");
+    let out = ns_linux.python(SHORT_CONNECTIONS, &[&cairn_ip, "7", "1000", "16"]).success(LONG);
+    assert!(out.contains("ok=1000"), "{out}");
+    let out = ns_linux.python(UDP_CLIENT, &[&cairn_ip, "7", "100"]).success(SHORT);
+    assert!(out.contains("ok=100"), "{out}");
+    let out = ns_linux.exec(&["ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", &cairn_ip]);
+    assert!(out.contains("2 received"), "{out}");
+    let report = echo.success(SHORT);
+    let per_core: Vec<(u64, u64)> = report
+        .lines()
+        .filter(|l| l.starts_with("echo: core "))
+        .map(|l| {
+            let accepted = l.split(" done, ").nth(1).and_then(|r| r.split(' ').next());
+            let accepted = accepted.and_then(|n| n.parse().ok()).expect("accepted count");
+            (accepted, field(l, "taken_over").parse().expect("taken_over"))
+        })
+        .collect();
+    assert_eq!(per_core.len(), 2, "{report}");
+    assert_eq!(per_core.iter().map(|c| c.0).sum::<u64>(), 1000, "{report}");
+    assert!(per_core.iter().all(|c| c.0 > 100), "both cores serve: {report}");
+    assert!(per_core.iter().any(|c| c.1 > 0), "frames were steered: {report}");
+}
+
 /// `cairn net send` to a port nobody listens on at Linux's address: Linux answers the SYN with
 /// a RST and cairn reports the connection refused.
 fn connect_to_a_closed_port_is_refused(ns_cairn: &net_common::Netns, device: &str, net: u8) {
@@ -410,6 +447,18 @@ fn tap_a_thousand_short_connections() {
 fn xdp_a_thousand_short_connections() {
     let link = VethLink::new("xshort", 96);
     a_thousand_short_connections(&link.linux, &link.cairn, "xdp:vb", 96);
+}
+
+#[test]
+fn tap_connections_spread_over_two_cores() {
+    let link = TapLink::with_queues("tcores", 102, true);
+    connections_spread_over_two_cores(&link.ns, &link.ns, "tap:ct0", 102);
+}
+
+#[test]
+fn xdp_connections_spread_over_two_cores() {
+    let link = VethLink::with_queues("xcores", 103, 2);
+    connections_spread_over_two_cores(&link.linux, &link.cairn, "xdp:vb", 103);
 }
 
 #[test]

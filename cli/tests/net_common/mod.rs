@@ -198,8 +198,18 @@ pub struct TapLink {
 
 impl TapLink {
     pub fn new(tag: &str, net: u8) -> TapLink {
+        TapLink::with_queues(tag, net, false)
+    }
+
+    /// The link with a multi-queue tap (`ip tuntap add ... multi_queue`), for one cairn stack
+    /// per core.
+    pub fn with_queues(tag: &str, net: u8, multi_queue: bool) -> TapLink {
         let ns = Netns::new(tag);
-        ns.exec(&["ip", "tuntap", "add", "dev", "ct0", "mode", "tap"]);
+        let mut add = vec!["ip", "tuntap", "add", "dev", "ct0", "mode", "tap"];
+        if multi_queue {
+            add.push("multi_queue");
+        }
+        ns.exec(&add);
         ns.exec(&["ip", "addr", "add", &format!("10.{net}.0.1/24"), "dev", "ct0"]);
         ns.exec(&["ip", "link", "set", "ct0", "up"]);
         TapLink { ns }
@@ -215,25 +225,22 @@ pub struct VethLink {
 
 impl VethLink {
     pub fn new(tag: &str, net: u8) -> VethLink {
+        VethLink::with_queues(tag, net, 1)
+    }
+
+    /// The link with `queues` receive and transmit queues on each end, for one cairn stack
+    /// per core on `vb`'s queues.
+    pub fn with_queues(tag: &str, net: u8, queues: u8) -> VethLink {
         let linux = Netns::new(&format!("{tag}-l"));
         let cairn = Netns::new(&format!("{tag}-c"));
-        run(
-            "ip",
-            &[
-                "-n",
-                &linux.name,
-                "link",
-                "add",
-                "va",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "vb",
-                "netns",
-                &cairn.name,
-            ],
-        );
+        let queues = queues.to_string();
+        let q = ["numtxqueues", &queues, "numrxqueues", &queues];
+        let mut add = vec!["-n", &linux.name, "link", "add", "va"];
+        add.extend(q);
+        add.extend(["type", "veth", "peer", "name", "vb"]);
+        add.extend(q);
+        add.extend(["netns", &cairn.name]);
+        run("ip", &add);
         linux.exec(&["ip", "link", "set", "va", "up"]);
         cairn.exec(&["ip", "link", "set", "vb", "up"]);
         linux.exec(&["ethtool", "-K", "va", "tx", "off"]);

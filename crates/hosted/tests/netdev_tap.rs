@@ -153,3 +153,20 @@ fn tap_served_by_a_cairn_core_sleeping_on_its_descriptor() {
     // The core slept between the pings (200 ms apart) instead of spinning.
     assert!(sleeps >= 3, "slept {sleeps} times");
 }
+
+/// A multi-queue tap opened as two queues: one interface, flagged multi_queue, with one
+/// hardware address for both descriptors, gone when the last queue closes.
+#[test]
+fn tap_opens_as_several_queues_of_one_interface() {
+    let ns = Netns::new("tap-mq");
+    let taps = ns.enter(|| Tap::open_queues("cmq0", true, 2, TapConfig::default()).expect("open"));
+    assert_eq!(taps.len(), 2);
+    assert_eq!(taps[0].capabilities().mac, taps[1].capabilities().mac);
+    assert_ne!(taps[0].raw_fd(), taps[1].raw_fd());
+    let details = run_in(&ns.name, &["ip", "-details", "link", "show", "cmq0"]);
+    assert!(details.contains("multi_queue"), "{details}");
+    drop(taps);
+    let gone =
+        std::process::Command::new("ip").args(["-n", &ns.name, "link", "show", "cmq0"]).output();
+    assert!(!gone.unwrap().status.success(), "the created tap outlived its queues");
+}

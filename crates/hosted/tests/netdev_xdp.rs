@@ -241,3 +241,52 @@ fn crashing_xdp_child() {
     // SAFETY: _exit(2) ends the process at once, skipping every destructor.
     unsafe { libc::_exit(CRASH_EXIT) };
 }
+
+/// Sockets on two queues of a two-queue veth share one XDP program, which stays attached
+/// while either socket is open and is detached with the last.
+#[test]
+fn xdp_sockets_on_two_queues_share_one_program() {
+    let linux = Netns::new("xq2-lx");
+    let cairn = Netns::new("xq2-cx");
+    run_in(
+        linux.name(),
+        &[
+            "ip",
+            "link",
+            "add",
+            "va",
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "vb",
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
+            "netns",
+            cairn.name(),
+        ],
+    );
+    run_in(linux.name(), &["ip", "link", "set", "va", "up"]);
+    run_in(cairn.name(), &["ip", "link", "set", "vb", "up"]);
+    let (devices, program) = cairn.enter(|| {
+        let devices = XdpDevice::open_queues("vb", 0, 2, XdpConfig::default()).expect("open");
+        (devices, XdpDevice::attached_program("vb").expect("query"))
+    });
+    assert!(program.is_some());
+    assert_eq!(devices.iter().map(XdpDevice::queue).collect::<Vec<_>>(), [0, 1]);
+    let macs: HashSet<_> = devices.iter().map(|d| d.capabilities().mac).collect();
+    assert_eq!(macs.len(), 1, "one interface, one address");
+    let mut devices = devices.into_iter();
+    drop(devices.next());
+    let still = cairn.enter(|| XdpDevice::attached_program("vb").expect("query"));
+    assert_eq!(still, program, "queue 1's socket keeps the program");
+    drop(devices);
+    let left = cairn.enter(|| XdpDevice::attached_program("vb").expect("query"));
+    assert_eq!(left, None, "the program is detached with the last socket");
+}
