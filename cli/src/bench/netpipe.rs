@@ -8,9 +8,13 @@
 //! 1. Linux with blocking sockets, as applications and NetPIPE use them (`linux_64b_us`);
 //! 2. Linux busy-polling: both ends spin on non-blocking sockets (`linux_busy_64b_us`);
 //! 3. cairn's stack on an AF_XDP socket on the same veth end (copy mode: veth has no zero
-//!    copy), one cairn core with the runtime's adaptive polling (`cairn_64b_us`).
+//!    copy), one cairn core with the runtime's adaptive polling, measured twice: with the
+//!    blocking client (`cairn_64b_us`, to compare with 1) and with the busy-polling client
+//!    (`cairn_busy_client_64b_us`, to compare with 2), so that each comparison changes only
+//!    the server.
 //!
-//! `ratio` = `linux_64b_us` / `cairn_64b_us`. The lab ([`Lab`]) and the cairn side
+//! `ratio` = `linux_64b_us` / `cairn_64b_us`; `busy_ratio` = `linux_busy_64b_us` /
+//! `cairn_busy_client_64b_us`. The lab ([`Lab`]) and the cairn side
 //! ([`CairnSide`]) are shared with `cairn bench iperf`. Needs root (namespaces, AF_XDP).
 
 use std::cell::RefCell;
@@ -330,9 +334,11 @@ pub fn run(quick: bool) -> Result<Report, String> {
     progress("Linux against Linux, busy-polling sockets");
     let busy = linux_run(&lab, true, quick)?;
     lab.linux_server_address(false)?;
-    progress("Linux against cairn (AF_XDP, copy mode)");
+    progress("Linux against cairn (AF_XDP, copy mode), blocking client");
     let cairn_side = CairnSide::start(&lab)?;
     let cairn = join(Lab::spawn(&lab.client_ns, lab.cpus.1, move || client(false, quick)))??;
+    progress("Linux against cairn (AF_XDP, copy mode), busy-polling client");
+    let cairn_busy = join(Lab::spawn(&lab.client_ns, lab.cpus.1, move || client(true, quick)))??;
     drop(cairn_side);
 
     let mut table = String::new();
@@ -343,25 +349,39 @@ pub fn run(quick: bool) -> Result<Report, String> {
     );
     let _ = writeln!(
         table,
-        "{:>8} {:>10} {:>10} {:>10} {:>8}",
-        "bytes", "cairn", "linux", "busy", "ratio"
+        "{:>8} {:>10} {:>10} {:>8} {:>10} {:>10} {:>8}",
+        "bytes", "cairn", "linux", "ratio", "cairn/busy", "busy", "ratio"
     );
-    for (size, cairn_us) in &cairn {
+    for ((size, cairn_us), (_, cairn_busy_us)) in cairn.iter().zip(&cairn_busy) {
         let (l, b) = (at(&linux, *size), at(&busy, *size));
-        let _ =
-            writeln!(table, "{size:>8} {cairn_us:>10.2} {l:>10.2} {b:>10.2} {:>8.2}", l / cairn_us);
+        let _ = writeln!(
+            table,
+            "{size:>8} {cairn_us:>10.2} {l:>10.2} {:>8.2} {cairn_busy_us:>10.2} {b:>10.2} {:>8.2}",
+            l / cairn_us,
+            b / cairn_busy_us
+        );
     }
+    let _ = writeln!(
+        table,
+        "cairn: its server with a blocking Linux client (against Linux both blocking); \
+         cairn/busy: with a busy-polling Linux client (against Linux both busy-polling)"
+    );
     let (c64, l64, b64) = (at(&cairn, 64), at(&linux, 64), at(&busy, 64));
+    let cb64 = at(&cairn_busy, 64);
     let mbps = |r: &[(usize, f64)]| 65536.0 * 8.0 / at(r, 65536);
     Ok(Report {
         table,
         fields: vec![
             ("cairn_64b_us", c64),
             ("linux_64b_us", l64),
+            ("cairn_busy_client_64b_us", cb64),
             ("linux_busy_64b_us", b64),
             ("cairn_64k_mbps", mbps(&cairn)),
+            ("cairn_busy_client_64k_mbps", mbps(&cairn_busy)),
             ("linux_64k_mbps", mbps(&linux)),
+            ("linux_busy_64k_mbps", mbps(&busy)),
             ("ratio", l64 / c64),
+            ("busy_ratio", b64 / cb64),
         ],
         peer: "Linux TCP over the same veth (blocking and busy-polling sockets)".into(),
     })
