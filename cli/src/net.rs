@@ -449,14 +449,17 @@ async fn sink(net: NetStack, port: u16, count: u32) -> Result<(), String> {
 /// One line of the TCP counters that tell how losses were repaired.
 fn recovery_summary(c: &cairn_net::tcp::TcpCounters) -> String {
     format!(
-        "tcp retransmits={} fast={} sack={} spurious={} rto={} sacked_bytes={} ooo_queued={}",
+        "tcp retransmits={} fast={} sack={} spurious={} rto={} sacked_bytes={} ooo_queued={} \
+         rwnd_limited={} cwnd_limited={}",
         c.retransmits,
         c.fast_retransmits,
         c.sack_retransmits,
         c.spurious_recoveries,
         c.rto_expirations,
         c.sacked_bytes,
-        c.ooo_queued
+        c.ooo_queued,
+        c.rwnd_limited,
+        c.cwnd_limited
     )
 }
 

@@ -113,8 +113,10 @@ pub fn run(quick: bool) -> Result<Report, String> {
         linux_receive(listener)
     });
     ready.recv_timeout(Duration::from_secs(10)).map_err(|_| "receiver did not start")?;
+    let (stalls_tx, stalls) = mpsc::channel();
     cairn.run(move |net: NetStack| {
         spawn_local(async move {
+            let before = net.tcp_counters();
             let dst: Ipv4Address = LINUX_IP.parse::<std::net::Ipv4Addr>().expect("ip").into();
             let Ok(stream) = net.connect(dst, PORT).await else { return };
             let mut block = IoBuf::with_headroom(128, CHUNK);
@@ -133,9 +135,17 @@ pub fn run(quick: bool) -> Result<Report, String> {
             let _ = stream.flushed().await;
             while let Ok(Some(_)) = stream.recv().await {}
             stream.close();
+            let after = net.tcp_counters();
+            let _ = stalls_tx.send(format!(
+                "cairn sender stalls: rwnd_limited={} cwnd_limited={} retransmits={}",
+                after.rwnd_limited - before.rwnd_limited,
+                after.cwnd_limited - before.cwnd_limited,
+                after.retransmits - before.retransmits
+            ));
         });
     });
     let (received, cairn_tx_mbps) = join(receiver)??;
+    let stalls = stalls.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
     if received != bytes {
         return Err(format!("Linux received {received} of {bytes} bytes from cairn"));
     }
@@ -150,6 +160,7 @@ pub fn run(quick: bool) -> Result<Report, String> {
     let _ = writeln!(table, "  cairn -> Linux  {cairn_tx_mbps:>10.1}");
     let _ = writeln!(table, "  Linux -> cairn  {cairn_rx_mbps:>10.1}");
     let _ = writeln!(table, "  Linux -> Linux  {linux_mbps:>10.1}");
+    let _ = writeln!(table, "{stalls}");
     Ok(Report {
         table,
         fields: vec![

@@ -1163,6 +1163,11 @@ impl Conn {
             let window = self.snd_wnd.min(self.cc.cwnd()) as i64;
             let usable = self.snd_una + window - self.snd_nxt;
             if usable <= 0 {
+                if self.snd_wnd <= self.cc.cwnd() {
+                    ctx.counters.rwnd_limited += 1;
+                } else {
+                    ctx.counters.cwnd_limited += 1;
+                }
                 return None;
             }
             let avail = data_end - self.snd_nxt;

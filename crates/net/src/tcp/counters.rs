@@ -65,6 +65,11 @@ pub struct TcpCounters {
     pub timeouts: u64,
     /// Zero-window probes sent (RFC 9293 §3.8.6.1).
     pub window_probes: u64,
+    /// Times a sender with data waiting found the peer's advertised window full (it was the
+    /// smaller limit), after Linux's `tcpi_rwnd_limited`, counted in stalls, not time.
+    pub rwnd_limited: u64,
+    /// Times a sender with data waiting found its congestion window full (the smaller limit).
+    pub cwnd_limited: u64,
     /// ACKs sent when the delayed-ACK timer fired.
     pub delayed_acks: u64,
     /// Out-of-order segments queued for reassembly.
