@@ -520,27 +520,29 @@ fn udp_over_a_lossy_reordering_delaying_link() {
     assert_ne!(sorted, got);
 }
 
+/// A broadcast Ethernet frame carrying `repr`, sent from its source hardware address.
+fn arp_broadcast(repr: &ArpRepr) -> Vec<u8> {
+    let mut frame = vec![0u8; 42];
+    let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+    eth.set_dst_addr(EthernetAddress::BROADCAST);
+    eth.set_src_addr(repr.source_hardware_addr);
+    eth.set_ethertype(EtherType::Arp);
+    repr.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
+    frame
+}
+
 #[test]
 fn arp_replies_for_other_addresses_are_not_learned() {
     let (mut dev_a, _dev_b) = loopback::pair(LoopbackConfig::default(), MAC_A, MAC_B);
     let mut a = Interface::new(config(IP_A), &dev_a);
     let stranger = EthernetAddress([2, 0, 0, 0, 0, 0x66]);
-    let mut frame = vec![0u8; 42];
-    {
-        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-        eth.set_dst_addr(EthernetAddress::BROADCAST);
-        eth.set_src_addr(stranger);
-        eth.set_ethertype(EtherType::Arp);
-        let repr = ArpRepr {
-            operation: ArpOperation::Reply,
-            source_hardware_addr: stranger,
-            source_protocol_addr: Ipv4Address::new(10, 0, 0, 66),
-            target_hardware_addr: stranger,
-            target_protocol_addr: Ipv4Address::new(10, 0, 0, 67),
-        };
-        repr.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
-    }
-    dev_a.inject(&frame);
+    dev_a.inject(&arp_broadcast(&ArpRepr {
+        operation: ArpOperation::Reply,
+        source_hardware_addr: stranger,
+        source_protocol_addr: Ipv4Address::new(10, 0, 0, 66),
+        target_hardware_addr: stranger,
+        target_protocol_addr: Ipv4Address::new(10, 0, 0, 67),
+    }));
     a.poll(0, &mut dev_a);
     assert_eq!(a.arp_entries().count(), 0);
     assert_eq!(a.counters().arp_replies_rx, 1);
@@ -550,22 +552,13 @@ fn arp_replies_for_other_addresses_are_not_learned() {
 fn a_core_that_does_not_answer_arp_still_learns_from_requests() {
     let (mut dev_b, _dev_a) = loopback::pair(LoopbackConfig::default(), MAC_B, MAC_A);
     let mut b = Interface::new(InterfaceConfig { answer_arp: false, ..config(IP_B) }, &dev_b);
-    let mut frame = vec![0u8; 42];
-    {
-        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-        eth.set_dst_addr(EthernetAddress::BROADCAST);
-        eth.set_src_addr(MAC_A);
-        eth.set_ethertype(EtherType::Arp);
-        let repr = ArpRepr {
-            operation: ArpOperation::Request,
-            source_hardware_addr: MAC_A,
-            source_protocol_addr: IP_A,
-            target_hardware_addr: EthernetAddress([0; 6]),
-            target_protocol_addr: IP_B,
-        };
-        repr.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
-    }
-    dev_b.inject(&frame);
+    dev_b.inject(&arp_broadcast(&ArpRepr {
+        operation: ArpOperation::Request,
+        source_hardware_addr: MAC_A,
+        source_protocol_addr: IP_A,
+        target_hardware_addr: EthernetAddress([0; 6]),
+        target_protocol_addr: IP_B,
+    }));
     b.poll(0, &mut dev_b);
     assert_eq!(b.counters().arp_requests_rx, 1);
     assert_eq!(b.counters().arp_replies_tx, 0, "another core answers for the link");
