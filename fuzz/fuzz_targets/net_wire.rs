@@ -1,5 +1,6 @@
 //! cairn-net's wire views on arbitrary frames: every layer from Ethernet down to TCP, UDP, ICMP
-//! and ARP parses untrusted bytes without panicking, with checksums verified and skipped.
+//! and ARP parses untrusted bytes without panicking, with checksums verified and skipped; and
+//! the per-core steering decision on the same bytes names a core that exists.
 #![no_main]
 
 use cairn_net::wire::{
@@ -7,9 +8,15 @@ use cairn_net::wire::{
     Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket,
     UdpRepr,
 };
+use cairn_net::iface::{steer, FlowTarget};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    for cores in [1, 2, 3, 64] {
+        if let FlowTarget::Core(core) = steer(data, cores) {
+            assert!(core < cores, "steered to core {core} of {cores}");
+        }
+    }
     for caps in [ChecksumCapabilities::software(), ChecksumCapabilities::offloaded()] {
         let Ok(frame) = EthernetFrame::new_checked(data) else { return };
         let _ = EthernetRepr::parse(&frame);
