@@ -117,10 +117,12 @@ pub fn run(cmd: NetCommand) -> Result<(), String> {
         NetCommand::Ping { stack, host, count, interval, size, timeout } => {
             let dst = parse_ip(&host)?;
             let (interval, timeout) = (secs_to_ns(interval), secs_to_ns(timeout));
-            on_stack(&stack, move |net| Box::pin(ping(net, dst, count, interval, size, timeout)))
+            on_stacks(&stack, 1, move |net| {
+                Box::pin(ping(net, dst, count, interval, size, timeout))
+            })
         }
         NetCommand::Sink { stack, port, count } => {
-            on_stack(&stack, move |net| Box::pin(sink(net, port, count)))
+            on_stacks(&stack, 1, move |net| Box::pin(sink(net, port, count)))
         }
         NetCommand::Send { stack, target, bytes } => {
             let (host, port) = target
@@ -128,7 +130,7 @@ pub fn run(cmd: NetCommand) -> Result<(), String> {
                 .ok_or_else(|| format!("bad target {target:?}: expected HOST:PORT"))?;
             let dst = parse_ip(host)?;
             let port = port.parse().map_err(|_| format!("bad port in {target:?}"))?;
-            on_stack(&stack, move |net| Box::pin(send(net, dst, port, bytes)))
+            on_stacks(&stack, 1, move |net| Box::pin(send(net, dst, port, bytes)))
         }
     }
 }
@@ -162,14 +164,6 @@ pub fn stack_config(args: &StackArgs) -> Result<(DeviceSpec, NetConfig), String>
     let mut config = NetConfig::new(addressing);
     config.tcp.max_retries = args.tcp_max_retries;
     Ok((spec, config))
-}
-
-/// Runs `tool` on one stack on one cairn core (see [`on_stacks`]).
-fn on_stack(
-    args: &StackArgs,
-    tool: impl Fn(NetStack) -> Pin<Box<dyn Future<Output = Result<(), String>>>> + Send + Sync + 'static,
-) -> Result<(), String> {
-    on_stacks(args, 1, tool)
 }
 
 /// Opens `cores` queues of the device, runs a stack on each of `cores` cairn cores (a

@@ -127,14 +127,13 @@ impl Steering {
     /// Returns whether anything went.
     pub(crate) fn flush(&mut self) -> bool {
         let mut sent = false;
-        let runtime = EventManager::current().runtime();
         for (core, outbox) in self.outboxes.iter_mut().enumerate() {
             if outbox.is_empty() {
                 continue;
             }
             let frames = std::mem::take(outbox);
             let group = self.shard.group;
-            runtime.spawn_on(core, move || deliver(group, frames));
+            EventManager::current().runtime().spawn_on(core, move || deliver(group, frames));
             self.counters.batches_sent += 1;
             sent = true;
         }
