@@ -23,6 +23,45 @@ pub struct DeviceCapabilities {
     pub tx_checksum_offload: bool,
     /// The device has verified checksums of received frames, so the stack skips checking.
     pub rx_checksum_offload: bool,
+    /// The device finishes the TCP checksum of every TCP/IPv4 frame, while the IPv4 header
+    /// checksum stays the stack's: the stack leaves the sum of the pseudo-header in the
+    /// checksum field and the device adds the segment to it (Linux's `CHECKSUM_PARTIAL`,
+    /// virtio-net's `VIRTIO_NET_HDR_F_NEEDS_CSUM`, virtio spec 1.2 §5.1.6.2). Implied by
+    /// [`DeviceCapabilities::tx_checksum_offload`].
+    pub tx_tcp_checksum_offload: bool,
+    /// TCP segmentation offload: the largest TCP/IPv4 packet (IP header included, at most
+    /// 65535) that the device accepts through [`Device::transmit_segmented`] and cuts into
+    /// segments that fit the MTU itself; 0 when it cuts none. Needs
+    /// [`DeviceCapabilities::tx_tcp_checksum_offload`].
+    pub tso_max_len: usize,
+}
+
+impl DeviceCapabilities {
+    /// A device with hardware address `mac` and `mtu` that offloads nothing.
+    pub fn plain(mac: EthernetAddress, mtu: usize) -> Self {
+        DeviceCapabilities {
+            mac,
+            mtu,
+            tx_checksum_offload: false,
+            rx_checksum_offload: false,
+            tx_tcp_checksum_offload: false,
+            tso_max_len: 0,
+        }
+    }
+
+    /// Whether the stack leaves TCP checksums for the device to finish.
+    pub fn offloads_tcp_checksum(&self) -> bool {
+        self.tx_checksum_offload || self.tx_tcp_checksum_offload
+    }
+
+    /// The largest TCP/IPv4 packet the stack may hand over for segmentation, 0 for none.
+    pub fn tcp_segmentation_max(&self) -> usize {
+        if self.offloads_tcp_checksum() && self.tso_max_len > self.mtu {
+            self.tso_max_len.min(usize::from(u16::MAX))
+        } else {
+            0
+        }
+    }
 }
 
 /// Why a frame could not be sent.
@@ -64,6 +103,21 @@ pub trait Device {
     /// Queues one frame for transmission. Never blocks; a full device answers
     /// [`DeviceError::Full`] and keeps nothing.
     fn transmit(&mut self, frame: IoBufChain) -> Result<(), DeviceError>;
+
+    /// Queues one TCP/IPv4 frame longer than the MTU for the device to cut into segments of
+    /// `segment_size` payload octets each, every one with a copy of the headers, sequence
+    /// numbers advanced, PSH and FIN only on the last, and checksums finished (TCP
+    /// segmentation offload; virtio spec 1.2 §5.1.6.2). Its TCP checksum field holds the
+    /// pseudo-header sum over the whole packet's TCP length. Called only when
+    /// [`DeviceCapabilities::tso_max_len`] says the device does this; the default refuses.
+    fn transmit_segmented(
+        &mut self,
+        frame: IoBufChain,
+        segment_size: u16,
+    ) -> Result<(), DeviceError> {
+        let _ = (frame, segment_size);
+        Err(DeviceError::TooLarge)
+    }
 
     /// Whether the next [`Device::transmit`] is certain not to answer [`DeviceError::Full`].
     /// A caller that must keep a frame when the device is full can then hand it over without

@@ -19,5 +19,6 @@ pub mod device;
 pub mod dhcp;
 pub mod iface;
 pub mod loopback;
+pub mod segment;
 pub mod tcp;
 pub mod wire;

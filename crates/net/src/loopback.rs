@@ -7,11 +7,13 @@
 
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
+use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use cairn_rt::iobuf::{IoBuf, IoBufChain};
 
 use crate::device::{Device, DeviceCapabilities, DeviceCounters, DeviceError};
+use crate::segment;
 use crate::wire::EthernetAddress;
 
 /// How the link between the two ends behaves.
@@ -32,6 +34,10 @@ pub struct LoopbackConfig {
     /// Whether both ends report checksum offload (a link that cannot corrupt needs no
     /// checksums).
     pub checksum_offload: bool,
+    /// Whether both ends offload TCP segmentation (and so TCP checksums): they take TCP
+    /// frames of up to 65535 IP octets and cut and checksum them in software
+    /// ([`crate::segment`]), as a NIC with TSO would, before the link sees them.
+    pub segmentation_offload: bool,
 }
 
 impl Default for LoopbackConfig {
@@ -44,6 +50,7 @@ impl Default for LoopbackConfig {
             queue_len: 4096,
             seed: 1,
             checksum_offload: false,
+            segmentation_offload: false,
         }
     }
 }
@@ -159,6 +166,8 @@ impl Device for LoopbackDevice {
             mtu: link.config.mtu,
             tx_checksum_offload: link.config.checksum_offload,
             rx_checksum_offload: link.config.checksum_offload,
+            tx_tcp_checksum_offload: link.config.segmentation_offload,
+            tso_max_len: if link.config.segmentation_offload { usize::from(u16::MAX) } else { 0 },
         }
     }
 
@@ -177,26 +186,69 @@ impl Device for LoopbackDevice {
     }
 
     fn transmit(&mut self, frame: IoBufChain) -> Result<(), DeviceError> {
+        let offload = self.link.borrow().config.segmentation_offload;
+        if offload && segment::TcpFrameLayout::parse(&frame.to_vec()).is_ok() {
+            // The TCP checksum is the device's to finish: one piece, cut as it is.
+            return self.transmit_segmented(frame, u16::MAX);
+        }
         let mut link = self.link.borrow_mut();
-        let peer = 1 - self.side;
         let max = link.config.mtu + crate::wire::ethernet::HEADER_LEN;
         if frame.len() > max {
             link.counters[self.side].tx_dropped += 1;
             return Err(DeviceError::TooLarge);
         }
-        if link.queues[peer].len() >= link.config.queue_len {
+        if link.queues[1 - self.side].len() >= link.config.queue_len {
             return Err(DeviceError::Full);
         }
-        let counters = &mut link.counters[self.side];
+        link.carry(self.side, frame.to_contiguous());
+        Ok(())
+    }
+
+    fn transmit_segmented(
+        &mut self,
+        frame: IoBufChain,
+        segment_size: u16,
+    ) -> Result<(), DeviceError> {
+        let mut link = self.link.borrow_mut();
+        if !link.config.segmentation_offload || frame.len() > usize::from(u16::MAX) + 14 {
+            link.counters[self.side].tx_dropped += 1;
+            return Err(DeviceError::TooLarge);
+        }
+        let mut pieces = Vec::new();
+        let bytes = frame.to_vec();
+        if segment::segment_tcp(&bytes, segment_size, |piece| pieces.push(piece)).is_err() {
+            link.counters[self.side].tx_dropped += 1;
+            return Err(DeviceError::Io(0));
+        }
+        if link.queues[1 - self.side].len() + pieces.len() > link.config.queue_len {
+            return Err(DeviceError::Full);
+        }
+        for piece in pieces {
+            link.carry(self.side, IoBuf::copy_from_slice(&piece));
+        }
+        Ok(())
+    }
+
+    fn counters(&self) -> DeviceCounters {
+        self.link.borrow().counters[self.side]
+    }
+}
+
+impl Link {
+    /// Puts one frame from end `from` on the wire: counted, then lost, delayed or reordered
+    /// as the configuration says.
+    fn carry(&mut self, from: usize, bytes: IoBuf) {
+        let link = self;
+        let peer = 1 - from;
+        let counters = &mut link.counters[from];
         counters.tx_frames += 1;
-        counters.tx_bytes += frame.len() as u64;
+        counters.tx_bytes += bytes.len() as u64;
         let (loss, reorder) = (link.config.loss_per_million, link.config.reorder_per_million);
         if link.chance(loss) {
             link.link_counters[peer].lost += 1;
-            return Ok(());
+            return;
         }
         let deliver_at = link.now_ns.saturating_add(link.config.delay_ns);
-        let bytes = frame.to_contiguous();
         let overtake = link.chance(reorder);
         let queue = &mut link.queues[peer];
         queue.push_back((deliver_at, bytes));
@@ -210,11 +262,6 @@ impl Device for LoopbackDevice {
             queue[n - 1].0 = a.max(b);
             link.link_counters[peer].reordered += 1;
         }
-        Ok(())
-    }
-
-    fn counters(&self) -> DeviceCounters {
-        self.link.borrow().counters[self.side]
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod iface_common;
 
+use cairn_net::device::Device;
 use cairn_net::iface::{IcmpEvent, Interface};
 use cairn_net::loopback::{self, LoopbackConfig};
 use cairn_net::tcp::{CloseReason, TcpConfig, TcpEvent, TcpStack};
@@ -110,6 +111,42 @@ fn tcp_transfer_over_a_lossy_reordering_link() {
     let received = transfer(&mut net, &data);
     assert!(received == data);
     assert!(net.dev_b.link_counters().lost > 0 || net.dev_a.link_counters().lost > 0);
+}
+
+#[test]
+fn with_segmentation_offload_segments_of_many_mss_are_cut_by_the_device() {
+    let link = LoopbackConfig { segmentation_offload: true, ..Default::default() };
+    let mut net = pair(link);
+    let data = pattern(2 * 1024 * 1024);
+    let received = transfer(&mut net, &data);
+    assert!(received == data, "the bytes arrived intact and in order");
+    let tcp = net.a.tcp().counters();
+    assert!(tcp.segmentation_offloads > 10, "{tcp:?}");
+    // Each offloaded segment left as several frames that B checked in full.
+    let (frames, segments) = (net.dev_a.counters().tx_frames, net.a.counters().tcp_tx);
+    assert!(frames > segments + 10 * tcp.segmentation_offloads, "{frames} {segments}");
+    let b = net.b.counters();
+    assert_eq!(b.tcp_bad_checksum + b.tcp_malformed + b.rx_truncated, 0, "{b}");
+    assert_eq!(net.a.counters().ipv4_fragmented_tx, 0);
+}
+
+#[test]
+fn with_segmentation_offload_a_lossy_link_still_delivers_everything() {
+    let link = LoopbackConfig {
+        segmentation_offload: true,
+        loss_per_million: 10_000,
+        reorder_per_million: 10_000,
+        delay_ns: 200_000,
+        seed: 7,
+        ..Default::default()
+    };
+    let mut net = pair(link);
+    let data = pattern(1024 * 1024);
+    let received = transfer(&mut net, &data);
+    assert!(received == data);
+    assert!(net.dev_b.link_counters().lost > 0, "pieces of offloaded segments were lost");
+    assert!(net.a.tcp().counters().segmentation_offloads > 0);
+    assert!(net.a.tcp().counters().retransmits > 0);
 }
 
 #[test]

@@ -84,7 +84,7 @@ fn inject(sim: &mut Sim, repr: TcpRepr, payload: &[u8]) {
 
 fn emitted_by_b(sim: &mut Sim) -> Vec<TcpRepr> {
     let mut out = Vec::new();
-    sim.b.dispatch(sim.now, &mut |src, dst, chain| {
+    sim.b.dispatch(sim.now, &mut |src, dst, chain, _| {
         let bytes = gather(chain);
         let p = cairn_net::wire::TcpPacket::new_checked(&bytes[..]).unwrap();
         out.push(TcpRepr::parse(&p, src, dst, &Default::default()).unwrap());

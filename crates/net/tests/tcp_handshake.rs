@@ -170,7 +170,7 @@ fn segment_to_closed_port_gets_rst_and_ack_to_listener_gets_rst() {
         craft(&TcpRepr { dst_port: 99, ..stray }, b"", ADDR_A, ADDR_B),
     );
     let mut out = Vec::new();
-    sim.b.dispatch(sim.now, &mut |_, _, chain| out.push(gather(chain)));
+    sim.b.dispatch(sim.now, &mut |_, _, chain, _| out.push(gather(chain)));
     assert_eq!(out.len(), 2);
     for bytes in &out {
         let p = cairn_net::wire::TcpPacket::new_checked(&bytes[..]).unwrap();
@@ -187,6 +187,6 @@ fn segment_to_closed_port_gets_rst_and_ack_to_listener_gets_rst() {
         craft(&TcpRepr { flags: TcpFlags::RST, dst_port: 99, ..stray }, b"", ADDR_A, ADDR_B),
     );
     let mut n = 0;
-    sim.b.dispatch(sim.now, &mut |_, _, _| n += 1);
+    sim.b.dispatch(sim.now, &mut |_, _, _, _| n += 1);
     assert_eq!(n, 0);
 }

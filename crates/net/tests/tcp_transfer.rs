@@ -168,7 +168,7 @@ fn peer_mss_is_respected_and_segments_share_the_senders_buffers() {
     cairn_rt::iobuf::set_copy_observer(Some(count_copy));
     let before = COPIED.with(|c| c.get());
     let mut segments = 0;
-    sim.a.dispatch(sim.now, &mut |_, _, chain| {
+    sim.a.dispatch(sim.now, &mut |_, _, chain, _| {
         // The header buffer, then the payload as a view into the application's buffer.
         assert_eq!(chain.segment_count(), 2);
         assert_eq!(chain.len(), 536 - 12 + 32);

@@ -24,10 +24,10 @@ struct Entry {
     expires_ns: u64,
 }
 
-/// A neighbour being resolved, with the packets waiting for it.
+/// A neighbour being resolved, with the packets (`P`) waiting for it.
 #[derive(Debug)]
-struct Pending {
-    queue: VecDeque<IoBufChain>,
+struct Pending<P> {
+    queue: VecDeque<P>,
     /// Requests sent so far.
     requests: u8,
     next_request_ns: u64,
@@ -55,15 +55,16 @@ pub struct ArpTimers {
     pub dropped: u64,
 }
 
-/// The ARP cache: resolved entries with their expiry, and resolutions in progress.
+/// The ARP cache: resolved entries with their expiry, and resolutions in progress with the
+/// packets (`P`, an IPv4 datagram and whatever the sender keeps with it) waiting on them.
 #[derive(Debug)]
-pub struct ArpCache {
+pub struct ArpCache<P = IoBufChain> {
     config: ArpConfig,
     entries: BTreeMap<Ipv4Address, Entry>,
-    pending: BTreeMap<Ipv4Address, Pending>,
+    pending: BTreeMap<Ipv4Address, Pending<P>>,
 }
 
-impl ArpCache {
+impl<P> ArpCache<P> {
     /// An empty cache.
     pub fn new(config: ArpConfig) -> Self {
         ArpCache { config, entries: BTreeMap::new(), pending: BTreeMap::new() }
@@ -82,12 +83,7 @@ impl ArpCache {
 
     /// Records that `ip` is at `mac` (RFC 826, "merge" and "add the triplet") and returns the
     /// packets that were waiting for it, oldest first.
-    pub fn insert(
-        &mut self,
-        now_ns: u64,
-        ip: Ipv4Address,
-        mac: EthernetAddress,
-    ) -> VecDeque<IoBufChain> {
+    pub fn insert(&mut self, now_ns: u64, ip: Ipv4Address, mac: EthernetAddress) -> VecDeque<P> {
         if !self.entries.contains_key(&ip) && self.entries.len() >= self.config.max_entries {
             let soonest = self.entries.iter().min_by_key(|(_, e)| e.expires_ns).map(|(ip, _)| *ip);
             if let Some(victim) = soonest {
@@ -100,7 +96,7 @@ impl ArpCache {
     }
 
     /// Holds `packet` (an IPv4 datagram, headers included) until `ip` resolves.
-    pub fn enqueue(&mut self, now_ns: u64, ip: Ipv4Address, packet: IoBufChain) -> Enqueued {
+    pub fn enqueue(&mut self, now_ns: u64, ip: Ipv4Address, packet: P) -> Enqueued {
         if let Some(pending) = self.pending.get_mut(&ip) {
             if pending.queue.len() >= self.config.queue_per_destination {
                 return Enqueued::Dropped;
@@ -197,7 +193,8 @@ mod tests {
 
     #[test]
     fn entries_expire() {
-        let mut cache = ArpCache::new(ArpConfig { entry_timeout_ns: 100, ..Default::default() });
+        let mut cache: ArpCache =
+            ArpCache::new(ArpConfig { entry_timeout_ns: 100, ..Default::default() });
         assert!(cache.insert(0, A, MAC).is_empty());
         assert_eq!(cache.lookup(99, A), Some(MAC));
         assert_eq!(cache.lookup(100, A), None);
@@ -208,7 +205,8 @@ mod tests {
 
     #[test]
     fn queued_packets_come_back_in_order() {
-        let mut cache = ArpCache::new(ArpConfig { queue_per_destination: 2, ..Default::default() });
+        let mut cache: ArpCache =
+            ArpCache::new(ArpConfig { queue_per_destination: 2, ..Default::default() });
         assert_eq!(cache.enqueue(0, A, packet(1)), Enqueued::SendRequest);
         assert_eq!(cache.enqueue(0, A, packet(2)), Enqueued::Waiting);
         assert_eq!(cache.enqueue(0, A, packet(3)), Enqueued::Dropped);
@@ -235,14 +233,14 @@ mod tests {
 
     #[test]
     fn pending_destinations_are_bounded() {
-        let mut cache = ArpCache::new(ArpConfig { max_pending: 1, ..Default::default() });
+        let mut cache: ArpCache = ArpCache::new(ArpConfig { max_pending: 1, ..Default::default() });
         assert_eq!(cache.enqueue(0, A, packet(1)), Enqueued::SendRequest);
         assert_eq!(cache.enqueue(0, B, packet(2)), Enqueued::Dropped);
     }
 
     #[test]
     fn full_cache_evicts_the_soonest_to_expire() {
-        let mut cache = ArpCache::new(ArpConfig { max_entries: 2, ..Default::default() });
+        let mut cache: ArpCache = ArpCache::new(ArpConfig { max_entries: 2, ..Default::default() });
         cache.insert(0, A, MAC);
         cache.insert(1, B, MAC);
         cache.insert(2, Ipv4Address::new(10, 0, 0, 3), MAC);

@@ -26,6 +26,14 @@ use crate::wire::{
     UdpPacket,
 };
 
+/// A frame, or an IPv4 packet waiting for its next hop, on its way to the device, with the
+/// MSS the device is to cut it into when it is a TCP segment longer than the MTU (0: none).
+#[derive(Debug)]
+struct Outgoing {
+    bytes: IoBufChain,
+    segment_size: u16,
+}
+
 /// Why a datagram could not be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
@@ -65,12 +73,14 @@ pub struct Interface<T: IpTransport = NoTransport> {
     config: InterfaceConfig,
     mac: EthernetAddress,
     device_mtu: usize,
+    /// The largest TCP/IPv4 packet the device segments itself, 0 for none.
+    tso_max_len: usize,
     caps: ChecksumCapabilities,
-    arp: ArpCache,
+    arp: ArpCache<Outgoing>,
     reassembler: Reassembler,
     udp: UdpSockets,
     icmp_events: VecDeque<IcmpEvent>,
-    tx: VecDeque<IoBufChain>,
+    tx: VecDeque<Outgoing>,
     counters: InterfaceCounters,
     next_ident: u16,
     last_now_ns: u64,
@@ -94,7 +104,9 @@ impl Interface<TcpStack> {
     pub fn with_tcp(config: InterfaceConfig, device: &dyn Device, mut tcp: TcpConfig) -> Self {
         let device_caps = device.capabilities();
         tcp.mtu = config.mtu.map_or(device_caps.mtu, |m| m.min(device_caps.mtu));
-        tcp.checksum_offload = device_caps.tx_checksum_offload;
+        tcp.checksum_offload = device_caps.offloads_tcp_checksum();
+        // Room for the largest IPv4 and TCP headers in every segment the device cuts.
+        tcp.tso_max_payload = device_caps.tcp_segmentation_max().saturating_sub(20 + 60);
         tcp.header_headroom = tcp.header_headroom.max(ipv4::HEADROOM);
         Interface::with_transport(config, device, TcpStack::new(tcp))
     }
@@ -113,6 +125,7 @@ impl<T: IpTransport> Interface<T> {
             config,
             mac: device_caps.mac,
             device_mtu: device_caps.mtu,
+            tso_max_len: device_caps.tcp_segmentation_max(),
             caps: checksum_caps(&device_caps),
             arp: ArpCache::new(config.arp),
             reassembler: Reassembler::new(config.reassembly),
@@ -297,6 +310,20 @@ impl<T: IpTransport> Interface<T> {
         protocol: IpProtocol,
         payload: IoBufChain,
     ) -> Result<(), SendError> {
+        self.send_ipv4_segmented(now_ns, src, dst, protocol, payload, 0)
+    }
+
+    /// [`Interface::send_ipv4`] for a TCP segment that the device is to cut into segments of
+    /// `segment_size` payload octets (when not 0): the datagram is not fragmented then.
+    fn send_ipv4_segmented(
+        &mut self,
+        now_ns: u64,
+        src: Option<Ipv4Address>,
+        dst: Ipv4Address,
+        protocol: IpProtocol,
+        payload: IoBufChain,
+        segment_size: u16,
+    ) -> Result<(), SendError> {
         let next_hop = self.route(dst).ok_or_else(|| {
             self.counters.ipv4_no_route += 1;
             SendError::NoRoute
@@ -306,8 +333,10 @@ impl<T: IpTransport> Interface<T> {
         self.next_ident = self.next_ident.wrapping_add(1);
         let fields = HeaderFields { src, dst, protocol, ttl: self.config.ttl, ident };
         let mut staging = mem::take(&mut self.staging);
-        let result =
-            ipv4::output(&fields, payload, self.mtu(), &self.caps, |packet| staging.push(packet));
+        let segmented = segment_size > 0 && self.tso_max_len > 0;
+        let mtu = if segmented { self.tso_max_len } else { self.mtu() };
+        let segment_size = if segmented { segment_size } else { 0 };
+        let result = ipv4::output(&fields, payload, mtu, &self.caps, |packet| staging.push(packet));
         if result.is_err() {
             self.staging = staging;
             return Err(SendError::TooLarge);
@@ -315,8 +344,8 @@ impl<T: IpTransport> Interface<T> {
         if staging.len() > 1 {
             self.counters.ipv4_fragmented_tx += 1;
         }
-        for packet in staging.drain(..) {
-            self.link_send(now_ns, next_hop, packet);
+        for bytes in staging.drain(..) {
+            self.link_send(now_ns, next_hop, Outgoing { bytes, segment_size });
         }
         self.staging = staging;
         Ok(())
@@ -346,7 +375,7 @@ impl<T: IpTransport> Interface<T> {
     }
 
     /// Sends an IPv4 packet to its next hop, or holds it while the hop resolves.
-    fn link_send(&mut self, now_ns: u64, next_hop: NextHop, packet: IoBufChain) {
+    fn link_send(&mut self, now_ns: u64, next_hop: NextHop, packet: Outgoing) {
         let mac = match next_hop {
             NextHop::Broadcast => EthernetAddress::BROADCAST,
             NextHop::Multicast(mac) => mac,
@@ -366,24 +395,25 @@ impl<T: IpTransport> Interface<T> {
     }
 
     /// Puts an Ethernet header in front of `payload` and queues the frame for the device.
-    fn ethernet_send(
-        &mut self,
-        dst: EthernetAddress,
-        ethertype: EtherType,
-        mut payload: IoBufChain,
-    ) {
+    fn ethernet_send(&mut self, dst: EthernetAddress, ethertype: EtherType, payload: Outgoing) {
+        let Outgoing { bytes: mut frame, segment_size } = payload;
         let src = self.mac;
-        ipv4::prepend(&mut payload, ETHERNET_HEADER_LEN, 0, |h| {
+        ipv4::prepend(&mut frame, ETHERNET_HEADER_LEN, 0, |h| {
             let mut frame = EthernetFrame::new_unchecked(h);
             frame.set_dst_addr(dst);
             frame.set_src_addr(src);
             frame.set_ethertype(ethertype);
         });
-        self.queue_frame(payload);
+        self.queue(Outgoing { bytes: frame, segment_size });
     }
 
     /// Queues a whole frame for the device, or drops and counts it if the queue is full.
     fn queue_frame(&mut self, frame: IoBufChain) {
+        self.queue(Outgoing { bytes: frame, segment_size: 0 });
+    }
+
+    /// [`Interface::queue_frame`], keeping the segmentation asked of the device.
+    fn queue(&mut self, frame: Outgoing) {
         if self.tx.len() >= self.config.tx_queue_len {
             self.counters.tx_queue_full += 1;
         } else {
@@ -405,18 +435,26 @@ impl<T: IpTransport> Interface<T> {
     /// per segment), since it drops what it refuses.
     fn transmit(&mut self, device: &mut dyn Device) -> bool {
         let mut sent = false;
+        let send = |device: &mut dyn Device, bytes: IoBufChain, segment_size: u16| {
+            if segment_size > 0 {
+                device.transmit_segmented(bytes, segment_size)
+            } else {
+                device.transmit(bytes)
+            }
+        };
         while let Some(frame) = self.tx.front() {
             // A device that says it has room takes the frame itself; otherwise it gets a copy
             // of the chain (buffers shared, not bytes) and the frame stays queued if it is full.
+            let segment_size = frame.segment_size;
             let result = if device.ready_to_transmit() {
                 let frame = self.tx.pop_front().expect("front exists");
-                match device.transmit(frame) {
+                match send(device, frame.bytes, segment_size) {
                     // It broke its promise: the frame is gone.
                     Err(DeviceError::Full) => Err(DeviceError::Io(0)),
                     result => result,
                 }
             } else {
-                let result = device.transmit(frame.clone());
+                let result = send(device, frame.bytes.clone(), segment_size);
                 if result != Err(DeviceError::Full) {
                     self.tx.pop_front();
                 }
@@ -471,16 +509,21 @@ impl<T: IpTransport> Interface<T> {
     /// `device` whenever it is full.
     fn dispatch_transport(&mut self, now_ns: u64, device: &mut dyn Device) -> bool {
         let mut segments = Vec::new();
-        self.transport
-            .dispatch(now_ns, &mut |src, dst, segment| segments.push((src, dst, segment)));
+        self.transport.dispatch(now_ns, &mut |src, dst, segment, size| {
+            segments.push((src, dst, segment, size))
+        });
         let did_work = !segments.is_empty();
-        for (src, dst, segment) in segments {
+        for (src, dst, segment, segment_size) in segments {
             // A window's worth of segments can outnumber the queue: hand the queue to the
             // device as it fills rather than drop what the window allowed.
             if self.tx.len() >= self.config.tx_queue_len {
                 self.transmit(device);
             }
-            if self.send_ipv4(now_ns, Some(src), dst, IpProtocol::Tcp, segment).is_ok() {
+            let protocol = IpProtocol::Tcp;
+            if self
+                .send_ipv4_segmented(now_ns, Some(src), dst, protocol, segment, segment_size)
+                .is_ok()
+            {
                 self.counters.tcp_tx += 1;
             }
         }

@@ -22,9 +22,14 @@ pub trait IpTransport {
     /// already verified (or offloaded).
     fn input(&mut self, now_ns: u64, src: Ipv4Address, dst: Ipv4Address, segment: SharedIoBuf);
 
-    /// Hands every segment ready to send to `emit(src, dst, segment)`, checksum filled (unless
-    /// offloaded).
-    fn dispatch(&mut self, now_ns: u64, emit: &mut dyn FnMut(Ipv4Address, Ipv4Address, IoBufChain));
+    /// Hands every segment ready to send to `emit(src, dst, segment, segment_size)`, checksum
+    /// filled (unless offloaded); `segment_size` is 0, or the MSS the device is to cut a
+    /// segment longer than the MTU into (TCP segmentation offload).
+    fn dispatch(
+        &mut self,
+        now_ns: u64,
+        emit: &mut dyn FnMut(Ipv4Address, Ipv4Address, IoBufChain, u16),
+    );
 
     /// Runs timers that are due at `now_ns`.
     fn on_timer(&mut self, now_ns: u64);
@@ -49,7 +54,7 @@ impl IpTransport for TcpStack {
     fn dispatch(
         &mut self,
         now_ns: u64,
-        emit: &mut dyn FnMut(Ipv4Address, Ipv4Address, IoBufChain),
+        emit: &mut dyn FnMut(Ipv4Address, Ipv4Address, IoBufChain, u16),
     ) {
         TcpStack::dispatch(self, now_ns, emit);
     }
@@ -78,7 +83,7 @@ impl IpTransport for NoTransport {
 
     fn input(&mut self, _: u64, _: Ipv4Address, _: Ipv4Address, _: SharedIoBuf) {}
 
-    fn dispatch(&mut self, _: u64, _: &mut dyn FnMut(Ipv4Address, Ipv4Address, IoBufChain)) {}
+    fn dispatch(&mut self, _: u64, _: &mut dyn FnMut(Ipv4Address, Ipv4Address, IoBufChain, u16)) {}
 
     fn on_timer(&mut self, _: u64) {}
 

@@ -9,10 +9,17 @@ pub struct TcpConfig {
     pub mtu: usize,
     /// The secret key of the ISN function (RFC 6528 §3) and of the timestamp offsets.
     pub isn_secret: [u8; 16],
-    /// The device fills TCP checksums on transmit, so [`TcpStack::dispatch`] leaves them zero.
+    /// The device finishes TCP checksums on transmit, so [`TcpStack::dispatch`] only leaves
+    /// the pseudo-header's sum in the field for it to add the segment to (Linux's
+    /// `CHECKSUM_PARTIAL`, virtio spec 1.2 §5.1.6.2).
     ///
     /// [`TcpStack::dispatch`]: super::TcpStack::dispatch
     pub checksum_offload: bool,
+    /// TCP segmentation offload: the most payload octets one segment handed to the device may
+    /// carry for it to cut into MSS-sized segments (0, or less than an MSS: none). Needs
+    /// [`TcpConfig::checksum_offload`]. Such a segment goes out when the windows would have
+    /// let all its MSS-sized pieces go at once, so the wire sees what it would have without.
+    pub tso_max_payload: usize,
     /// Bytes of received data a connection holds for the application; the advertised window
     /// is what is left of it (RFC 9293 §3.8.6.2).
     pub recv_buffer: usize,
@@ -84,6 +91,7 @@ impl Default for TcpConfig {
             mtu: 1500,
             isn_secret: [0; 16],
             checksum_offload: false,
+            tso_max_payload: 0,
             recv_buffer: 256 * 1024,
             send_queue_limit: None,
             window_scaling: true,

@@ -63,6 +63,9 @@ pub(crate) enum Owner {
 pub(crate) struct OutSegment {
     pub(crate) repr: TcpRepr,
     pub(crate) payload: IoBufChain,
+    /// For a segment longer than the MSS (TCP segmentation offload), the MSS the device cuts
+    /// it into; 0 for a segment that goes out as it is.
+    pub(crate) segment_size: u16,
 }
 
 /// What is needed to tell whether a fast recovery was spurious (RFC 3522 §3.2).
@@ -1171,12 +1174,17 @@ impl Conn {
                 return None;
             }
             let avail = data_end - self.snd_nxt;
-            let len = avail.min(usable).min(self.mss as i64) as usize;
+            let mut len = avail.min(usable).min(self.max_payload(ctx.cfg) as i64) as usize;
             let retransmission = self.snd_nxt < self.snd_max;
             let idle = self.snd_max == self.snd_una;
             let push_ok = self.nodelay || idle;
+            if len > self.mss && !(len as i64 == avail && push_ok) {
+                // Offloaded segmentation sends whole MSS-sized pieces, and a short last piece
+                // only where a segment of that size would have gone out by itself.
+                len -= len % self.mss;
+            }
             let send = retransmission
-                || len == self.mss
+                || len >= self.mss
                 || (len as i64 == avail && push_ok)
                 || (self.max_snd_wnd > 0 && len as u64 >= self.max_snd_wnd / 2 && push_ok);
             if !send {
@@ -1189,6 +1197,16 @@ impl Conn {
             return self.data_segment(ctx, data_end, 0, true);
         }
         None
+    }
+
+    /// The most payload one segment carries: the MSS, or as many whole MSS-sized pieces as
+    /// the device cuts one segment into when it offloads segmentation.
+    fn max_payload(&self, cfg: &TcpConfig) -> usize {
+        if cfg.checksum_offload && cfg.tso_max_payload > self.mss {
+            cfg.tso_max_payload - cfg.tso_max_payload % self.mss
+        } else {
+            self.mss
+        }
     }
 
     /// A segment of up to `len` data octets from position `pos`, with FIN if it reaches the end
@@ -1290,7 +1308,13 @@ impl Conn {
             timestamps,
             payload_len: payload.len(),
         };
-        OutSegment { repr, payload }
+        let segment_size = if payload.len() > self.mss {
+            ctx.counters.segmentation_offloads += 1;
+            u16::try_from(self.mss).unwrap_or(u16::MAX)
+        } else {
+            0
+        };
+        OutSegment { repr, payload, segment_size }
     }
 
     /// The SACK blocks for an outgoing ACK (RFC 2018 §4): a pending D-SACK first (RFC 2883),

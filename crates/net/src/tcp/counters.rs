@@ -13,6 +13,9 @@ pub struct TcpCounters {
     pub bytes_in: u64,
     /// Payload bytes emitted, retransmissions included.
     pub bytes_out: u64,
+    /// Segments longer than the MSS handed to the device to cut up (TCP segmentation
+    /// offload); each counts once in `segments_out`.
+    pub segmentation_offloads: u64,
     /// Segments dropped because the header or an option was malformed.
     pub malformed: u64,
     /// Segments to a port with no connection or listener (answered with RST, RFC 9293

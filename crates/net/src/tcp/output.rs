@@ -25,7 +25,8 @@ pub(crate) fn chain_sum<'a>(slices: impl IntoIterator<Item = &'a [u8]>, start_od
 }
 
 /// Serializes one segment from `src` to `dst`: the header is emitted into a new buffer with
-/// `headroom` bytes in front; the checksum is filled unless `offload`.
+/// `headroom` bytes in front; the checksum is filled unless `offload`, which leaves the sum
+/// of the pseudo-header for the device to finish.
 pub(crate) fn serialize(
     repr: &TcpRepr,
     payload: IoBufChain,
@@ -45,15 +46,19 @@ pub(crate) fn serialize(
     let caps = ChecksumCapabilities { tcp: Checksum::Offloaded, ..ChecksumCapabilities::default() };
     let mut packet = TcpPacket::new_unchecked(&mut header[..]);
     repr.emit(&mut packet, src, dst, &caps, |_| {});
-    if !offload {
-        let total = (header_len + payload.len()) as u32;
-        let pseudo = checksum::pseudo_header_v4(src, dst, IpProtocol::Tcp.into(), total);
+    let total = (header_len + payload.len()) as u32;
+    let pseudo = checksum::pseudo_header_v4(src, dst, IpProtocol::Tcp.into(), total);
+    let sum = if offload {
+        // What the device adds the segment to (Linux's `CHECKSUM_PARTIAL` convention): the
+        // folded, not complemented, pseudo-header sum over the whole TCP length.
+        checksum::fold(u64::from(pseudo))
+    } else {
         let acc = u64::from(pseudo)
             + u64::from(checksum::sum(packet.into_inner()))
             + chain_sum(payload.slices(), header_len % 2 == 1);
-        let sum = !checksum::fold(acc);
-        TcpPacket::new_unchecked(&mut header[..]).set_checksum(sum);
-    }
+        !checksum::fold(acc)
+    };
+    TcpPacket::new_unchecked(&mut header[..]).set_checksum(sum);
     // The header goes in front of the payload's own chain, which usually has room for it.
     let mut chain = payload;
     chain.push_front(header.freeze());
@@ -91,8 +96,29 @@ mod tests {
         assert_eq!(packet.payload(), b"abcdefghij");
         let parsed = TcpRepr::parse(&packet, src, dst, &ChecksumCapabilities::default()).unwrap();
         assert_eq!(parsed, TcpRepr { payload_len: 10, ..repr });
-        // Offloaded: left zero.
-        let chain = serialize(&repr, IoBufChain::new(), src, dst, 0, true);
-        assert_eq!(TcpPacket::new_checked(&chain.to_vec()[..]).unwrap().checksum(), 0);
+    }
+
+    #[test]
+    fn an_offloaded_checksum_is_finished_by_summing_the_segment_into_the_field() {
+        let (src, dst) = (Ipv4Address::new(192, 168, 7, 1), Ipv4Address::new(10, 9, 8, 7));
+        let repr = TcpRepr {
+            src_port: 49152,
+            dst_port: 5201,
+            flags: TcpFlags::ACK,
+            seq_number: 7,
+            ack_number: 9,
+            window_len: 512,
+            ..TcpRepr::default()
+        };
+        let payload = IoBufChain::from(SharedIoBuf::copy_from_slice(&[0x5a; 3001]));
+        let mut bytes = serialize(&repr, payload, src, dst, 0, true).to_vec();
+        let partial = TcpPacket::new_checked(&bytes[..]).unwrap().checksum();
+        assert_eq!(partial, checksum::pseudo_header_v4(src, dst, 6, bytes.len() as u32));
+        assert!(!TcpPacket::new_checked(&bytes[..]).unwrap().verify_checksum(src, dst));
+        // What a device does with `CHECKSUM_PARTIAL`: sum from the TCP header on, field
+        // included, and store the complement.
+        let finished = !checksum::sum(&bytes);
+        TcpPacket::new_unchecked(&mut bytes[..]).set_checksum(finished);
+        assert!(TcpPacket::new_checked(&bytes[..]).unwrap().verify_checksum(src, dst));
     }
 }

@@ -314,14 +314,16 @@ impl TcpStack {
     }
 
     /// Emits every segment due: queued RSTs first, then each connection with something to send
-    /// (data the windows allow, retransmissions, probes, ACKs). `emit(src, dst, segment)` gets
-    /// the TCP header and payload; the checksum is filled unless
-    /// [`TcpConfig::checksum_offload`]. The header buffer has [`TcpConfig::header_headroom`]
-    /// bytes of headroom for the IPv4 and link headers.
+    /// (data the windows allow, retransmissions, probes, ACKs). `emit(src, dst, segment,
+    /// segment_size)` gets the TCP header and payload; the checksum is filled unless
+    /// [`TcpConfig::checksum_offload`], which leaves the pseudo-header sum. `segment_size` is
+    /// 0, or for a segment longer than the MSS ([`TcpConfig::tso_max_payload`]) the MSS the
+    /// device is to cut it into. The header buffer has [`TcpConfig::header_headroom`] bytes
+    /// of headroom for the IPv4 and link headers.
     pub fn dispatch(
         &mut self,
         now_ns: u64,
-        emit: &mut dyn FnMut(Ipv4Address, Ipv4Address, IoBufChain),
+        emit: &mut dyn FnMut(Ipv4Address, Ipv4Address, IoBufChain, u16),
     ) {
         self.now = self.now.max(now_ns);
         let (headroom, offload) = (self.cfg.header_headroom, self.cfg.checksum_offload);
@@ -331,6 +333,7 @@ impl TcpStack {
                 seg.src,
                 seg.dst,
                 serialize(&seg.repr, IoBufChain::new(), seg.src, seg.dst, headroom, offload),
+                0,
             );
         }
         let mut finished = alloc::vec::Vec::new();
@@ -340,7 +343,8 @@ impl TcpStack {
             let mut ctx = ctx!(self, now_ns);
             let (src, dst) = (conn.local.0, conn.remote.0);
             while let Some(out) = conn.poll_output(&mut ctx) {
-                emit(src, dst, serialize(&out.repr, out.payload, src, dst, headroom, offload));
+                let segment = serialize(&out.repr, out.payload, src, dst, headroom, offload);
+                emit(src, dst, segment, out.segment_size);
             }
             conn.update_timers(&mut ctx);
             if conn.state == TcpState::Closed {

@@ -95,6 +95,11 @@ impl TcpFlags {
     pub const fn contains(self, other: TcpFlags) -> bool {
         self.0 & other.0 == other.0
     }
+
+    /// These flags without those in `other`.
+    pub const fn without(self, other: TcpFlags) -> TcpFlags {
+        TcpFlags(self.0 & !other.0)
+    }
 }
 
 impl BitOr for TcpFlags {

@@ -141,11 +141,11 @@ impl Sim {
     pub fn flush(&mut self) {
         let now = self.now;
         let mut out: Vec<(Dir, Vec<u8>)> = Vec::new();
-        self.a.dispatch(now, &mut |src, dst, chain| {
+        self.a.dispatch(now, &mut |src, dst, chain, _| {
             assert_eq!((src, dst), (ADDR_A, ADDR_B));
             out.push((Dir::AtoB, gather(chain)));
         });
-        self.b.dispatch(now, &mut |src, dst, chain| {
+        self.b.dispatch(now, &mut |src, dst, chain, _| {
             assert_eq!((src, dst), (ADDR_B, ADDR_A));
             out.push((Dir::BtoA, gather(chain)));
         });
