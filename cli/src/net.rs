@@ -28,7 +28,8 @@ use sha2::{Digest, Sha256};
 /// How the stack is set up: the device and the address.
 #[derive(clap::Args, Clone, Debug)]
 pub struct StackArgs {
-    /// The device: `tap:NAME` (created if missing) or `xdp:IFACE[:QUEUE]`.
+    /// The device: `tap:NAME[:plain]` (created if missing; `plain` sends whole, checksummed
+    /// frames only, for a tap that a user-space bridge relays) or `xdp:IFACE[:QUEUE]`.
     #[arg(long)]
     device: String,
     /// The interface's address and prefix, e.g. 10.0.0.2/24.
@@ -444,7 +445,7 @@ async fn sink(net: NetStack, port: u16, count: u32) -> Result<(), String> {
 fn recovery_summary(c: &cairn_net::tcp::TcpCounters) -> String {
     format!(
         "tcp retransmits={} fast={} sack={} spurious={} rto={} sacked_bytes={} ooo_queued={} \
-         rwnd_limited={} cwnd_limited={}",
+         rwnd_limited={} cwnd_limited={} segmentation_offloads={}",
         c.retransmits,
         c.fast_retransmits,
         c.sack_retransmits,
@@ -453,7 +454,8 @@ fn recovery_summary(c: &cairn_net::tcp::TcpCounters) -> String {
         c.sacked_bytes,
         c.ooo_queued,
         c.rwnd_limited,
-        c.cwnd_limited
+        c.cwnd_limited,
+        c.segmentation_offloads
     )
 }
 

@@ -332,12 +332,7 @@ impl XdpDevice {
                     queue,
                     zero_copy,
                     need_wakeup: config.need_wakeup,
-                    capabilities: DeviceCapabilities {
-                        mac,
-                        mtu,
-                        tx_checksum_offload: false,
-                        rx_checksum_offload: false,
-                    },
+                    capabilities: DeviceCapabilities::plain(mac, mtu),
                     counters: DeviceCounters::default(),
                     xdp_counters: XdpCounters::default(),
                 }
