@@ -100,6 +100,16 @@ pub trait Device {
     /// The next received frame, if one is waiting. Never blocks.
     fn receive(&mut self) -> Option<IoBuf>;
 
+    /// Whether the frame [`Device::receive`] returned last comes with its TCP or UDP checksum
+    /// vouched for, so the stack need not sum it: the device verified it, or the frame never
+    /// left the host and carries only a pseudo-header sum to be finished (virtio-net's
+    /// `VIRTIO_NET_HDR_F_DATA_VALID` and `VIRTIO_NET_HDR_F_NEEDS_CSUM`, virtio spec 1.2
+    /// §5.1.6.4). The IPv4 header checksum is checked all the same. The default, `false`,
+    /// vouches for nothing.
+    fn receive_checksum_verified(&self) -> bool {
+        false
+    }
+
     /// Queues one frame for transmission. Never blocks; a full device answers
     /// [`DeviceError::Full`] and keeps nothing.
     fn transmit(&mut self, frame: IoBufChain) -> Result<(), DeviceError>;

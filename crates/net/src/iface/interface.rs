@@ -86,6 +86,9 @@ pub struct Interface<T: IpTransport = NoTransport> {
     last_now_ns: u64,
     /// A gratuitous ARP announcement is due.
     announce: bool,
+    /// The device vouched for the TCP or UDP checksum of the frame being handled
+    /// ([`Device::receive_checksum_verified`]).
+    rx_checksum_verified: bool,
     /// Reused between sends so fragmenting allocates no list.
     staging: Vec<IoBufChain>,
     transport: T,
@@ -136,6 +139,7 @@ impl<T: IpTransport> Interface<T> {
             next_ident: 1,
             last_now_ns: 0,
             announce: config.gratuitous_arp && config.ipv4.is_some(),
+            rx_checksum_verified: false,
             staging: Vec::new(),
             transport,
         }
@@ -207,7 +211,9 @@ impl<T: IpTransport> Interface<T> {
         for _ in 0..self.config.rx_budget {
             let Some(frame) = device.receive() else { break };
             did_work = true;
+            self.rx_checksum_verified = device.receive_checksum_verified();
             self.receive_frame(now_ns, frame.freeze());
+            self.rx_checksum_verified = false;
         }
         did_work |= self.run_timers(now_ns);
         did_work |= self.dispatch_transport(now_ns, device);
@@ -642,6 +648,8 @@ impl<T: IpTransport> Interface<T> {
         payload.advance(ETHERNET_HEADER_LEN + header_len);
         payload.truncate(usize::from(packet.total_len()) - header_len);
         if packet.is_fragment() {
+            // Whatever the device said of this fragment, it vouched for no other.
+            self.rx_checksum_verified = false;
             self.counters.frag_rx += 1;
             match self.reassembler.add(now_ns, &packet, payload) {
                 Reassembly::Held | Reassembly::Duplicate => {}
@@ -770,7 +778,8 @@ impl<T: IpTransport> Interface<T> {
             return;
         };
         // A zero checksum means the sender computed none (RFC 768); verify_checksum accepts it.
-        if self.caps.udp.verify() && !packet.verify_checksum(src, dst) {
+        if self.caps.udp.verify() && !self.rx_checksum_verified && !packet.verify_checksum(src, dst)
+        {
             self.counters.udp_bad_checksum += 1;
             return;
         }
@@ -805,7 +814,7 @@ impl<T: IpTransport> Interface<T> {
             self.counters.ipv4_not_for_us += 1;
             return;
         }
-        if self.caps.tcp.verify() {
+        if self.caps.tcp.verify() && !self.rx_checksum_verified {
             let length = segment.len() as u32;
             let pseudo = checksum::pseudo_header_v4(src, dst, IpProtocol::Tcp.into(), length);
             if checksum::combine(&[pseudo, checksum::sum(&segment)]) != 0xffff {
