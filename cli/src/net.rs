@@ -434,6 +434,8 @@ async fn sink(net: NetStack, port: u16, count: u32) -> Result<(), String> {
     }
     pending.all_done().await;
     println!("sink: {}", recovery_summary(&net.tcp_counters()));
+    let device = net.device_counters();
+    println!("sink: device received frames={} octets={}", device.rx_frames, device.rx_bytes);
     let failed = *failures.borrow();
     match failed {
         0 => Ok(()),

@@ -1,9 +1,21 @@
-//! `cairn bench iperf`: one TCP stream's goodput between two namespaces over a veth pair, after
-//! iperf: cairn (AF_XDP on the server side's `vb`) sending to Linux (`cairn_tx_mbps`) and
-//! receiving from Linux (`cairn_rx_mbps`), against Linux sending to Linux over the same veth
-//! (`linux_mbps`). Goodput is counted at the receiver, from the first byte to EOF. Each side
-//! is pinned to its own CPU, as in `cairn bench netpipe` (whose [`Lab`] this shares).
-//! `ratio` is the smaller of the two cairn directions over Linux.
+//! `cairn bench iperf`: one TCP stream's goodput, after iperf, cairn against Linux sending to
+//! Linux over a veth pair between two namespaces (`linux_mbps`). cairn runs twice:
+//!
+//! - on AF_XDP on the server side's `vb`, sending to Linux over the veth (`cairn_tx_mbps`)
+//!   and receiving from it (`cairn_rx_mbps`); `ratio` is the smaller over Linux's;
+//! - on a tap it creates in Linux's namespace, with the virtio-net offloads on, so it hands
+//!   Linux 64 KiB TCP segments (`cairn_tap_tx_mbps`, `cairn_tap_rx_mbps`). AF_XDP has no
+//!   such offload: every 1500-byte frame costs the kernel an skb and a trip up its stack.
+//!
+//! The AF_XDP runs share the veth with their Linux peer, and that veth has TX checksum
+//! offload off on Linux's side, since AF_XDP wants whole checksums; that also keeps Linux's
+//! sender from handing the veth 64 KiB packets. So the TAP runs are compared with Linux over
+//! a second veth pair whose offloads stay on, where Linux does pass 64 KiB packets
+//! (`linux_offload_mbps`, `tap_ratio`): each cairn device is measured against Linux with the
+//! same offloads.
+//!
+//! Goodput is counted at the receiver, from the first byte to EOF. Each side is pinned to its
+//! own CPU, as in `cairn bench netpipe` (whose [`Lab`] this shares).
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -11,7 +23,7 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cairn_hosted::netstack::NetStack;
+use cairn_hosted::netstack::{DeviceSpec, NetStack};
 use cairn_net::wire::Ipv4Address;
 use cairn_rt::event::spawn_local;
 use cairn_rt::iobuf::IoBuf;
@@ -20,6 +32,16 @@ use super::netpipe::{connect_retrying, join, CairnSide, Lab, LINUX_IP, SERVER_IP
 use super::{progress, Report};
 
 const PORT: u16 = 5201;
+/// The tap cairn creates in the client's namespace for its TAP runs.
+const TAP: &str = "ct0";
+/// Linux's address on that tap.
+const TAP_LINUX_IP: &str = "10.212.0.1";
+/// cairn's address behind that tap.
+const TAP_CAIRN_IP: &str = "10.212.0.2";
+/// The client's address on the second veth pair, whose offloads stay on.
+const OFFLOAD_CLIENT_IP: &str = "10.213.0.1";
+/// The server's address on that pair.
+const OFFLOAD_SERVER_IP: &str = "10.213.0.2";
 /// Bytes per write on the Linux side and per buffer on cairn's (sent again by reference).
 const CHUNK: usize = 64 * 1024;
 
@@ -56,30 +78,23 @@ fn linux_send(addr: &str, bytes: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the benchmark.
-pub fn run(quick: bool) -> Result<Report, String> {
-    let bytes: u64 = if quick { 64 << 20 } else { 512 << 20 };
-    let lab = Lab::new("iperf")?;
+/// What one cairn device measured: goodput each way and the sender's stall counters.
+struct CairnRun {
+    tx_mbps: f64,
+    rx_mbps: f64,
+    stalls: String,
+}
 
-    progress("Linux to Linux");
-    lab.linux_server_address(true)?;
-    let (ready_tx, ready) = mpsc::channel();
-    let receiver = Lab::spawn(&lab.server_ns, lab.cpus.0, move || {
-        let listener =
-            TcpListener::bind(format!("{SERVER_IP}:{PORT}")).map_err(|e| e.to_string())?;
-        let _ = ready_tx.send(());
-        linux_receive(listener)
-    });
-    ready.recv_timeout(Duration::from_secs(10)).map_err(|_| "receiver did not start")?;
-    join(Lab::spawn(&lab.client_ns, lab.cpus.1, move || {
-        linux_send(&format!("{SERVER_IP}:{PORT}"), bytes)
-    }))??;
-    let (_, linux_mbps) = join(receiver)??;
-    lab.linux_server_address(false)?;
-
-    let cairn = CairnSide::start(&lab)?;
-
-    progress("Linux to cairn");
+/// Measures `cairn` (address `cairn_ip`) receiving from and then sending to Linux in
+/// namespace `linux_ns` (address `linux_ip`), `bytes` each way.
+fn measure_cairn(
+    lab: &Lab,
+    cairn: &CairnSide,
+    linux_ns: &str,
+    linux_ip: &'static str,
+    cairn_ip: &'static str,
+    bytes: u64,
+) -> Result<CairnRun, String> {
     let (done_tx, done) = mpsc::channel();
     cairn.run(move |net: NetStack| {
         let listener = net.tcp_listen(PORT).expect("listen");
@@ -95,20 +110,19 @@ pub fn run(quick: bool) -> Result<Report, String> {
             let _ = done_tx.send((received, received as f64 * 8.0 / secs / 1e6));
         });
     });
-    join(Lab::spawn(&lab.client_ns, lab.cpus.1, move || {
-        linux_send(&format!("{SERVER_IP}:{PORT}"), bytes)
+    join(Lab::spawn(linux_ns, lab.cpus.1, move || {
+        linux_send(&format!("{cairn_ip}:{PORT}"), bytes)
     }))??;
-    let (received, cairn_rx_mbps) =
+    let (received, rx_mbps) =
         done.recv_timeout(Duration::from_secs(120)).map_err(|_| "cairn receiver stalled")?;
     if received != bytes {
         return Err(format!("cairn received {received} of {bytes} bytes"));
     }
 
-    progress("cairn to Linux");
     let (ready_tx, ready) = mpsc::channel();
-    let receiver = Lab::spawn(&lab.client_ns, lab.cpus.1, move || {
+    let receiver = Lab::spawn(linux_ns, lab.cpus.1, move || {
         let listener =
-            TcpListener::bind(format!("{LINUX_IP}:{PORT}")).map_err(|e| e.to_string())?;
+            TcpListener::bind(format!("{linux_ip}:{PORT}")).map_err(|e| e.to_string())?;
         let _ = ready_tx.send(());
         linux_receive(listener)
     });
@@ -117,7 +131,7 @@ pub fn run(quick: bool) -> Result<Report, String> {
     cairn.run(move |net: NetStack| {
         spawn_local(async move {
             let before = net.tcp_counters();
-            let dst: Ipv4Address = LINUX_IP.parse::<std::net::Ipv4Addr>().expect("ip").into();
+            let dst: Ipv4Address = linux_ip.parse::<std::net::Ipv4Addr>().expect("ip").into();
             let Ok(stream) = net.connect(dst, PORT).await else { return };
             let mut block = IoBuf::with_headroom(128, CHUNK);
             block.extend_from_slice(&[0x5a; CHUNK]);
@@ -137,39 +151,91 @@ pub fn run(quick: bool) -> Result<Report, String> {
             stream.close();
             let after = net.tcp_counters();
             let _ = stalls_tx.send(format!(
-                "cairn sender stalls: rwnd_limited={} cwnd_limited={} retransmits={}",
+                "rwnd_limited={} cwnd_limited={} retransmits={} segmentation_offloads={}",
                 after.rwnd_limited - before.rwnd_limited,
                 after.cwnd_limited - before.cwnd_limited,
-                after.retransmits - before.retransmits
+                after.retransmits - before.retransmits,
+                after.segmentation_offloads - before.segmentation_offloads
             ));
         });
     });
-    let (received, cairn_tx_mbps) = join(receiver)??;
+    let (received, tx_mbps) = join(receiver)??;
     let stalls = stalls.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
     if received != bytes {
         return Err(format!("Linux received {received} of {bytes} bytes from cairn"));
     }
+    Ok(CairnRun { tx_mbps, rx_mbps, stalls })
+}
+
+/// Linux sending `bytes` from the client's namespace to a receiver at `server_ip` in the
+/// server's: goodput in Mbit/s.
+fn linux_to_linux(lab: &Lab, server_ip: &'static str, bytes: u64) -> Result<f64, String> {
+    let (ready_tx, ready) = mpsc::channel();
+    let receiver = Lab::spawn(&lab.server_ns, lab.cpus.0, move || {
+        let listener =
+            TcpListener::bind(format!("{server_ip}:{PORT}")).map_err(|e| e.to_string())?;
+        let _ = ready_tx.send(());
+        linux_receive(listener)
+    });
+    ready.recv_timeout(Duration::from_secs(10)).map_err(|_| "receiver did not start")?;
+    join(Lab::spawn(&lab.client_ns, lab.cpus.1, move || {
+        linux_send(&format!("{server_ip}:{PORT}"), bytes)
+    }))??;
+    Ok(join(receiver)??.1)
+}
+
+/// Runs the benchmark.
+pub fn run(quick: bool) -> Result<Report, String> {
+    let bytes: u64 = if quick { 64 << 20 } else { 512 << 20 };
+    let lab = Lab::new("iperf")?;
+
+    progress("Linux to Linux over the veth AF_XDP uses (checksum offload off)");
+    lab.linux_server_address(true)?;
+    let linux_mbps = linux_to_linux(&lab, SERVER_IP, bytes)?;
+    lab.linux_server_address(false)?;
+
+    progress("Linux to Linux over a veth with its offloads on");
+    lab.add_offloading_veth(OFFLOAD_CLIENT_IP, OFFLOAD_SERVER_IP)?;
+    let linux_offload_mbps = linux_to_linux(&lab, OFFLOAD_SERVER_IP, bytes)?;
+
+    progress("cairn on AF_XDP, both ways");
+    let cairn = CairnSide::start(&lab)?;
+    let xdp = measure_cairn(&lab, &cairn, &lab.client_ns, LINUX_IP, SERVER_IP, bytes)?;
+    drop(cairn);
+
+    progress("cairn on a TAP with offloads, both ways");
+    let spec = DeviceSpec::Tap { name: TAP.into(), offloads: true };
+    let cairn =
+        CairnSide::start_on(&lab.client_ns, lab.cpus.0, spec, &format!("{TAP_CAIRN_IP}/24"))?;
+    lab.add_address(&lab.client_ns, &format!("{TAP_LINUX_IP}/24"), TAP)?;
+    let tap = measure_cairn(&lab, &cairn, &lab.client_ns, TAP_LINUX_IP, TAP_CAIRN_IP, bytes)?;
     drop(cairn);
 
     let mut table = String::new();
-    let _ = writeln!(
-        table,
-        "iperf: one TCP stream over veth, {} MiB each, goodput in Mbit/s",
-        bytes >> 20
-    );
-    let _ = writeln!(table, "  cairn -> Linux  {cairn_tx_mbps:>10.1}");
-    let _ = writeln!(table, "  Linux -> cairn  {cairn_rx_mbps:>10.1}");
-    let _ = writeln!(table, "  Linux -> Linux  {linux_mbps:>10.1}");
-    let _ = writeln!(table, "{stalls}");
+    let _ = writeln!(table, "iperf: one TCP stream, {} MiB each, goodput in Mbit/s", bytes >> 20);
+    let _ = writeln!(table, "  Linux -> Linux, veth, tx checksum off {linux_mbps:>10.1}");
+    let _ = writeln!(table, "  cairn -> Linux, AF_XDP on that veth   {:>10.1}", xdp.tx_mbps);
+    let _ = writeln!(table, "  Linux -> cairn, AF_XDP on that veth   {:>10.1}", xdp.rx_mbps);
+    let _ = writeln!(table, "  Linux -> Linux, veth, offloads on     {linux_offload_mbps:>10.1}");
+    let _ = writeln!(table, "  cairn -> Linux, TAP with offloads     {:>10.1}", tap.tx_mbps);
+    let _ = writeln!(table, "  Linux -> cairn, TAP with offloads     {:>10.1}", tap.rx_mbps);
+    let _ = writeln!(table, "cairn sender on AF_XDP: {}", xdp.stalls);
+    let _ = writeln!(table, "cairn sender on TAP: {}", tap.stalls);
     Ok(Report {
         table,
         fields: vec![
-            ("cairn_tx_mbps", cairn_tx_mbps),
-            ("cairn_rx_mbps", cairn_rx_mbps),
+            ("cairn_tx_mbps", xdp.tx_mbps),
+            ("cairn_rx_mbps", xdp.rx_mbps),
+            ("cairn_tap_tx_mbps", tap.tx_mbps),
+            ("cairn_tap_rx_mbps", tap.rx_mbps),
             ("linux_mbps", linux_mbps),
-            ("tx_ratio", cairn_tx_mbps / linux_mbps),
-            ("rx_ratio", cairn_rx_mbps / linux_mbps),
-            ("ratio", cairn_tx_mbps.min(cairn_rx_mbps) / linux_mbps),
+            ("linux_offload_mbps", linux_offload_mbps),
+            ("tx_ratio", xdp.tx_mbps / linux_mbps),
+            ("rx_ratio", xdp.rx_mbps / linux_mbps),
+            ("tap_tx_ratio", tap.tx_mbps / linux_offload_mbps),
+            ("tap_rx_ratio", tap.rx_mbps / linux_offload_mbps),
+            ("ratio", xdp.tx_mbps.min(xdp.rx_mbps) / linux_mbps),
+            ("tap_ratio", tap.tx_mbps.min(tap.rx_mbps) / linux_offload_mbps),
         ],
         peer: "Linux TCP over the same veth".into(),
     })

@@ -104,6 +104,32 @@ impl Lab {
         Ok(lab)
     }
 
+    /// Joins the two namespaces by a second veth pair, `vc` (client, `client_ip`/24) and
+    /// `vd` (server, `server_ip`/24), with every offload left on.
+    pub(crate) fn add_offloading_veth(
+        &self,
+        client_ip: &str,
+        server_ip: &str,
+    ) -> Result<(), String> {
+        let (client, server) = (&self.client_ns, &self.server_ns);
+        command(
+            "ip",
+            &[
+                "-n", client, "link", "add", "vc", "type", "veth", "peer", "name", "vd", "netns",
+                server,
+            ],
+        )?;
+        self.add_address(client, &format!("{client_ip}/24"), "vc")?;
+        self.add_address(server, &format!("{server_ip}/24"), "vd")?;
+        command("ip", &["-n", client, "link", "set", "vc", "up"])?;
+        command("ip", &["-n", server, "link", "set", "vd", "up"])
+    }
+
+    /// Adds address `cidr` to interface `dev` in namespace `ns`.
+    pub(crate) fn add_address(&self, ns: &str, cidr: &str, dev: &str) -> Result<(), String> {
+        command("ip", &["-n", ns, "addr", "add", cidr, "dev", dev])
+    }
+
     /// Gives `vb` the server's address for the Linux server (removed before cairn runs).
     pub(crate) fn linux_server_address(&self, on: bool) -> Result<(), String> {
         let verb = if on { "add" } else { "del" };
@@ -169,14 +195,24 @@ pub(crate) struct CairnSide {
 }
 
 impl CairnSide {
+    /// cairn on AF_XDP on `vb`, as [`SERVER_IP`].
     pub(crate) fn start(lab: &Lab) -> Result<CairnSide, String> {
-        let ns = lab.server_ns.clone();
-        let cpu = lab.cpus.0;
+        let spec = DeviceSpec::Xdp { ifname: "vb".into(), queue: 0 };
+        CairnSide::start_on(&lab.server_ns, lab.cpus.0, spec, &format!("{SERVER_IP}/24"))
+    }
+
+    /// cairn on `spec` (opened, or created, in namespace `ns`) with address `cidr`, on one
+    /// core pinned to `cpu`.
+    pub(crate) fn start_on(
+        ns: &str,
+        cpu: usize,
+        spec: DeviceSpec,
+        cidr: &str,
+    ) -> Result<CairnSide, String> {
+        let cidr = Ipv4Cidr::parse(cidr).ok_or_else(|| format!("bad address {cidr}"))?;
         let (tx, rx) = mpsc::channel();
-        let starter = Lab::spawn(&ns, cpu, move || -> Result<RuntimeHandle, String> {
-            let spec = DeviceSpec::Xdp { ifname: "vb".into(), queue: 0 };
+        let starter = Lab::spawn(ns, cpu, move || -> Result<RuntimeHandle, String> {
             let device = spec.open().map_err(|e| format!("open {spec}: {e}"))?;
-            let cidr = Ipv4Cidr::parse(&format!("{SERVER_IP}/24")).expect("valid");
             let config = NetConfig::new(Addressing::Static { cidr, gateway: None });
             let slot = std::sync::Mutex::new(Some((device, config, tx)));
             // The core thread inherits this thread's namespace and is pinned to core 0's CPU.

@@ -16,8 +16,12 @@
 //! uses it to hand the kernel the TCP checksum to finish (`VIRTIO_NET_HDR_F_NEEDS_CSUM`) and
 //! TCP segments of up to 64 KiB to cut (`VIRTIO_NET_HDR_GSO_TCPV4`), as a guest does to its
 //! virtio NIC: the Linux side then receives one 64 KiB packet where it would have received
-//! forty-five, just as it does from its own TCP over a veth. Nothing is asked the other way
-//! (no `TUNSETOFFLOAD`), so the kernel sends cairn whole, checksummed frames.
+//! forty-five, just as it does from its own TCP over a veth. The other way, `TUNSETOFFLOAD`
+//! with `TUN_F_CSUM | TUN_F_TSO4` lets the kernel do the same: its TCP hands cairn segments
+//! of up to 64 KiB, and packets that never left the host come with only the pseudo-header
+//! summed (`NEEDS_CSUM`) or marked verified (`DATA_VALID`), which
+//! [`Device::receive_checksum_verified`] tells the stack so it does not sum them again. Each
+//! pooled buffer then holds 64 KiB, so at most [`MAX_LARGE_BUFFERS`] are made.
 //!
 //! Receive is one `read(2)` per frame into a buffer from a pool of fixed-size buffers, lent to
 //! the stack as an [`IoBuf`] that returns to the pool when dropped (no allocation per frame;
@@ -58,8 +62,18 @@ const VNET_F_NEEDS_CSUM: u8 = 1;
 const VNET_GSO_TCPV4: u8 = 1;
 /// `VIRTIO_NET_HDR_GSO_NONE`.
 const VNET_GSO_NONE: u8 = 0;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksum was verified.
+const VNET_F_DATA_VALID: u8 = 2;
 /// The largest IPv4 packet the kernel is handed to cut up (Total Length's limit).
 const TSO_MAX_LEN: usize = 65535;
+/// `TUNSETOFFLOAD`: `_IOW('T', 208, unsigned int)`.
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+/// `TUN_F_CSUM`: cairn takes frames whose checksum the kernel left to finish.
+const TUN_F_CSUM: libc::c_ulong = 0x01;
+/// `TUN_F_TSO4`: cairn takes TCP/IPv4 segments longer than the MTU.
+const TUN_F_TSO4: libc::c_ulong = 0x02;
+/// Pooled receive buffers made at most when each holds a 64 KiB segment.
+pub const MAX_LARGE_BUFFERS: u32 = 128;
 /// Ethernet header plus one 802.1Q tag: what a frame may carry beyond the MTU.
 const LINK_OVERHEAD: usize = 14 + 4;
 /// Segments written straight from the chain; a longer chain is gathered into one buffer.
@@ -107,8 +121,9 @@ pub struct TapCounters {
     pub tx_gathered: u64,
     /// TCP segments longer than the MTU handed to the kernel to cut (`VIRTIO_NET_HDR_GSO_TCPV4`).
     pub tx_segmented: u64,
-    /// Received frames the kernel marked as needing segmentation, which cairn did not ask for;
-    /// dropped.
+    /// Received TCP segments longer than the MTU (`VIRTIO_NET_HDR_GSO_TCPV4`).
+    pub rx_large: u64,
+    /// Received frames of a segmentation kind cairn did not ask for; dropped.
     pub rx_unexpected_gso: u64,
 }
 
@@ -121,6 +136,10 @@ pub struct Tap {
     max_frame: usize,
     /// Octets of virtio-net header before each frame: 0, or [`VNET_HDR_LEN`] with offloads.
     vnet_hdr: usize,
+    /// Largest frame accepted from the kernel: `max_frame`, or a 64 KiB segment with offloads.
+    max_rx_frame: usize,
+    /// The virtio-net header of the last frame received vouched for its checksum.
+    last_checksum_verified: bool,
     arena: Arc<FrameArena>,
     /// Pool buffers not lent out.
     free: Vec<u32>,
@@ -161,10 +180,20 @@ impl Tap {
         }
         let mtu = iface::mtu(&name)?;
         let max_frame = mtu + LINK_OVERHEAD;
-        let vnet_hdr = if config.offloads { VNET_HDR_LEN } else { 0 };
+        let (vnet_hdr, max_rx_frame, buffers) = if config.offloads {
+            let offloads = TUN_F_CSUM | TUN_F_TSO4;
+            // SAFETY: TUNSETOFFLOAD takes its argument by value; no memory is passed.
+            if unsafe { libc::ioctl(file.as_raw_fd(), TUNSETOFFLOAD, offloads) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let max_rx = ETHERNET_HEADER_LEN + TSO_MAX_LEN + 4;
+            (VNET_HDR_LEN, max_rx, config.buffers.min(MAX_LARGE_BUFFERS))
+        } else {
+            (0, max_frame, config.buffers)
+        };
         // One spare byte shows a frame that did not fit (the read fills the whole buffer).
-        let buffer_size = (vnet_hdr + max_frame + 1).next_multiple_of(64);
-        let arena = FrameArena::new(config.buffers.max(1), buffer_size)?;
+        let buffer_size = (vnet_hdr + max_rx_frame + 1).next_multiple_of(64);
+        let arena = FrameArena::new(buffers.max(1), buffer_size)?;
         let free = (0..arena.count()).rev().collect();
         let mac = match config.mac {
             Some(mac) => mac,
@@ -180,6 +209,8 @@ impl Tap {
             },
             max_frame,
             vnet_hdr,
+            max_rx_frame,
+            last_checksum_verified: false,
             arena,
             free,
             counters: DeviceCounters::default(),
@@ -283,7 +314,7 @@ impl Device for Tap {
                     unsafe { self.arena.lend(index, self.vnet_hdr..n) }
                 }
                 None => {
-                    let mut buf = IoBuf::with_capacity(self.vnet_hdr + self.max_frame + 1);
+                    let mut buf = IoBuf::with_capacity(self.vnet_hdr + self.max_rx_frame + 1);
                     let room = buf.tailroom_mut();
                     let n = self.read_into(room.as_mut_ptr(), room.len())?;
                     if !self.acceptable(&buf.tailroom_mut()[..n]) {
@@ -300,6 +331,10 @@ impl Device for Tap {
             return Some(frame);
         }
         None
+    }
+
+    fn receive_checksum_verified(&self) -> bool {
+        self.last_checksum_verified
     }
 
     fn transmit(&mut self, frame: IoBufChain) -> Result<(), DeviceError> {
@@ -333,15 +368,29 @@ impl Tap {
     /// if not.
     fn acceptable(&mut self, read: &[u8]) -> bool {
         let n = read.len();
-        if n <= self.vnet_hdr || n - self.vnet_hdr > self.max_frame {
+        if n <= self.vnet_hdr || n - self.vnet_hdr > self.max_rx_frame {
             self.count_oversized(n);
             return false;
         }
-        if self.vnet_hdr > 0 && read[1] != VNET_GSO_NONE {
-            self.tap_counters.rx_unexpected_gso += 1;
-            self.counters.rx_dropped += 1;
-            return false;
+        if self.vnet_hdr == 0 {
+            self.last_checksum_verified = false;
+            return true;
         }
+        let (flags, gso_type) = (read[0], read[1]);
+        match gso_type {
+            VNET_GSO_NONE if n - self.vnet_hdr > self.max_frame => {
+                self.count_oversized(n);
+                return false;
+            }
+            VNET_GSO_NONE => {}
+            VNET_GSO_TCPV4 => self.tap_counters.rx_large += 1,
+            _ => {
+                self.tap_counters.rx_unexpected_gso += 1;
+                self.counters.rx_dropped += 1;
+                return false;
+            }
+        }
+        self.last_checksum_verified = flags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID) != 0;
         true
     }
 

@@ -103,10 +103,15 @@ pub struct SteeringCounters {
 /// pass on at the end of this turn.
 pub(crate) struct Steering {
     shard: Shard,
-    inbox: VecDeque<IoBuf>,
-    outboxes: Vec<Vec<IoBuf>>,
+    inbox: VecDeque<PassedFrame>,
+    outboxes: Vec<Vec<PassedFrame>>,
+    /// What the device said of the last frame handed out ([`Device::receive_checksum_verified`]).
+    last_checksum_verified: bool,
     pub(crate) counters: SteeringCounters,
 }
+
+/// A frame passed to its owner core, with whether the device vouched for its checksum.
+type PassedFrame = (IoBuf, bool);
 
 impl Steering {
     pub(crate) fn new(shard: Shard) -> Steering {
@@ -114,6 +119,7 @@ impl Steering {
             shard,
             inbox: VecDeque::new(),
             outboxes: (0..shard.cores).map(|_| Vec::new()).collect(),
+            last_checksum_verified: false,
             counters: SteeringCounters::default(),
         }
     }
@@ -159,22 +165,25 @@ impl Device for SteeredDevice<'_> {
     }
 
     fn receive(&mut self) -> Option<IoBuf> {
-        if let Some(frame) = self.steering.inbox.pop_front() {
+        if let Some((frame, verified)) = self.steering.inbox.pop_front() {
+            self.steering.last_checksum_verified = verified;
             return Some(frame);
         }
         let Shard { index: me, cores, .. } = self.steering.shard;
         for _ in 0..MAX_PASSED_PER_CALL {
             let frame = self.device.receive()?;
+            let verified = self.device.receive_checksum_verified();
+            self.steering.last_checksum_verified = verified;
             match steer(&frame, cores) {
                 FlowTarget::Core(core) if core == me => return Some(frame),
                 FlowTarget::Core(core) => {
-                    self.steering.outboxes[core].push(frame);
+                    self.steering.outboxes[core].push((frame, verified));
                     self.steering.counters.passed_on += 1;
                 }
                 FlowTarget::AllCores => {
                     for (core, outbox) in self.steering.outboxes.iter_mut().enumerate() {
                         if core != me {
-                            outbox.push(IoBuf::copy_from_slice(&frame));
+                            outbox.push((IoBuf::copy_from_slice(&frame), verified));
                             self.steering.counters.copied_to_all += 1;
                         }
                     }
@@ -185,8 +194,20 @@ impl Device for SteeredDevice<'_> {
         None
     }
 
+    fn receive_checksum_verified(&self) -> bool {
+        self.steering.last_checksum_verified
+    }
+
     fn transmit(&mut self, frame: IoBufChain) -> Result<(), DeviceError> {
         self.device.transmit(frame)
+    }
+
+    fn transmit_segmented(
+        &mut self,
+        frame: IoBufChain,
+        segment_size: u16,
+    ) -> Result<(), DeviceError> {
+        self.device.transmit_segmented(frame, segment_size)
     }
 
     fn ready_to_transmit(&mut self) -> bool {
@@ -218,7 +239,7 @@ pub(crate) fn register(shard: Shard, inner: &Rc<RefCell<Inner>>) {
 }
 
 /// Runs on the owning core: queues `frames` for its stack of `group` and wakes its driver.
-fn deliver(group: u64, frames: Vec<IoBuf>) {
+fn deliver(group: u64, frames: Vec<PassedFrame>) {
     let stack = MEMBERS.with(|members| {
         members.borrow().iter().find(|(g, _)| *g == group).and_then(|(_, stack)| stack.upgrade())
     });
