@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let listener = stack.listen(LOCAL, 80, 4).expect("listen");
     let opened = stack.connect(0, LOCAL, 0, PEER, 8080).expect("connect");
     let mut now = 1_000_000u64;
-    let mut sink = |_: Ipv4Address, _: Ipv4Address, _: IoBufChain| {};
+    let mut sink = |_: Ipv4Address, _: Ipv4Address, _: IoBufChain, _: u16| {};
     stack.dispatch(now, &mut sink);
 
     // Each segment: 1 byte of length, 1 byte of time step, then that many bytes.
