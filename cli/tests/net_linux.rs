@@ -116,20 +116,28 @@ fn cairn_to_linux(
     limit: Duration,
 ) -> String {
     let (linux_ip, cairn_cidr) = (format!("10.{net}.0.1"), format!("10.{net}.0.2/24"));
+    let stack = ["--device", device, "--address", &cairn_cidr];
+    send_to_linux_sink(ns_linux, &linux_ip, ns_cairn, &stack, bytes, limit)
+}
+
+/// `cairn net send` in `ns_cairn`, its stack set up by `stack` (device, address, gateway),
+/// sends `bytes` to a Linux sink at `linux_ip` in `ns_linux`; checks what arrived against
+/// what was sent and returns the sender's output.
+fn send_to_linux_sink(
+    ns_linux: &net_common::Netns,
+    linux_ip: &str,
+    ns_cairn: &net_common::Netns,
+    stack: &[&str],
+    bytes: u64,
+    limit: Duration,
+) -> String {
     let n = bytes.to_string();
-    let mut server = ns_linux.python(LINUX_SERVER, &[&linux_ip, "5002", "1"]);
+    let mut server = ns_linux.python(LINUX_SERVER, &[linux_ip, "5002", "1"]);
     server.wait_for("listening", READY);
-    let send = ns_cairn.cairn(&[
-        "send",
-        "--device",
-        device,
-        "--address",
-        &cairn_cidr,
-        &format!("{linux_ip}:5002"),
-        "--bytes",
-        &n,
-    ]);
-    let send_out = send.success(limit);
+    let target = format!("{linux_ip}:5002");
+    let mut args = vec!["send", &target, "--bytes", &n];
+    args.extend_from_slice(stack);
+    let send_out = ns_cairn.cairn(&args).success(limit);
     let server_out = server.success(SHORT);
     let sent_line = send_out.lines().find(|l| l.starts_with("send: sent")).expect("sent line");
     let sink_line = server_out.lines().find(|l| l.starts_with("sink")).expect("sink line");
@@ -426,27 +434,8 @@ fn tap_segments_cut_and_checksummed_by_a_linux_router_arrive_intact() {
     far.exec(&["ip", "route", "add", "10.104.0.0/24", "via", "10.104.1.1"]);
     far.exec(&["nstat", "-n"]);
 
-    let bytes = (64u64 << 20).to_string();
-    let mut server = far.python(LINUX_SERVER, &["10.104.1.2", "5002", "1"]);
-    server.wait_for("listening", READY);
-    let send = router.ns.cairn(&[
-        "send",
-        "--device",
-        "tap:ct0",
-        "--address",
-        "10.104.0.2/24",
-        "--gateway",
-        "10.104.0.1",
-        "10.104.1.2:5002",
-        "--bytes",
-        &bytes,
-    ]);
-    let send_out = send.success(SHORT);
-    let server_out = server.success(SHORT);
-    let sent_line = send_out.lines().find(|l| l.starts_with("send: sent")).expect("sent line");
-    let sink_line = server_out.lines().find(|l| l.starts_with("sink")).expect("sink line");
-    assert_eq!(field(sink_line, "bytes"), bytes, "{server_out}");
-    assert_eq!(field(sink_line, "sha256"), field(sent_line, "sha256"), "{send_out}");
+    let stack = ["--device", "tap:ct0", "--address", "10.104.0.2/24", "--gateway", "10.104.0.1"];
+    let send_out = send_to_linux_sink(&far, "10.104.1.2", &router.ns, &stack, 64 << 20, SHORT);
     let tcp_line = send_out.lines().find(|l| l.contains("tcp retransmits=")).expect("counters");
     let offloaded: u64 = field(tcp_line, "segmentation_offloads").parse().unwrap();
     assert!(offloaded > 100, "cairn handed over long segments: {tcp_line}");
