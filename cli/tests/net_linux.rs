@@ -101,9 +101,14 @@ fn linux_to_cairn(
     let sink_out = sink.success(SHORT);
     let sent_line = sent.lines().find(|l| l.starts_with("sent")).expect("sent line");
     let sink_line = sink_out.lines().find(|l| l.contains("bytes=")).expect("sink line");
-    assert_eq!(field(sink_line, "bytes"), n, "{sink_out}");
-    assert_eq!(field(sink_line, "sha256"), field(sent_line, "sha256"), "{sent}\n{sink_out}");
+    assert_delivered(sent_line, sink_line, &n, &format!("{sent}\n{sink_out}"));
     sink_out
+}
+
+/// Asserts that the receiver's line reports `n` bytes with the SHA-256 of the sender's.
+fn assert_delivered(sent_line: &str, received_line: &str, n: &str, context: &str) {
+    assert_eq!(field(received_line, "bytes"), n, "{context}");
+    assert_eq!(field(received_line, "sha256"), field(sent_line, "sha256"), "{context}");
 }
 
 /// `cairn net send` sends `bytes` to a Linux sink; returns the sender's output.
@@ -141,8 +146,7 @@ fn send_to_linux_sink(
     let server_out = server.success(SHORT);
     let sent_line = send_out.lines().find(|l| l.starts_with("send: sent")).expect("sent line");
     let sink_line = server_out.lines().find(|l| l.starts_with("sink")).expect("sink line");
-    assert_eq!(field(sink_line, "bytes"), n, "{server_out}");
-    assert_eq!(field(sink_line, "sha256"), field(sent_line, "sha256"), "{send_out}\n{server_out}");
+    assert_delivered(sent_line, sink_line, &n, &format!("{send_out}\n{server_out}"));
     send_out
 }
 

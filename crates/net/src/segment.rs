@@ -13,6 +13,8 @@
 
 use alloc::vec::Vec;
 
+use cairn_rt::iobuf::IoBufChain;
+
 use crate::wire::ethernet::HEADER_LEN as ETHERNET_HEADER_LEN;
 use crate::wire::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
 use crate::wire::tcp::HEADER_LEN as TCP_HEADER_LEN;
@@ -45,17 +47,42 @@ pub struct TcpFrameLayout {
 /// Offset of the checksum field within the TCP header (RFC 9293 §3.1).
 pub const TCP_CHECKSUM_OFFSET: usize = 16;
 
+/// Why [`TcpFrameLayout::read`] found no layout.
+enum Unparsed {
+    /// The bytes say the frame is not an unfragmented TCP/IPv4 one.
+    NotTcp,
+    /// The bytes end before they can say.
+    Short,
+}
+
 impl TcpFrameLayout {
     /// The layout of `frame` (the frame's start, at least through its headers), if it is an
     /// unfragmented TCP/IPv4 frame with whole headers.
     pub fn parse(frame: &[u8]) -> Result<TcpFrameLayout, SegmentError> {
+        TcpFrameLayout::read(frame).map_err(|_| SegmentError::NotTcp)
+    }
+
+    /// The layout of the frame `chain` holds, read from its first buffer, where a stack puts
+    /// the headers; the chain is gathered only when its first buffer ends before they do.
+    pub fn of_chain(chain: &IoBufChain) -> Option<TcpFrameLayout> {
+        let first = chain.front().map_or(&[][..], |b| &b[..]);
+        match TcpFrameLayout::read(first) {
+            Ok(layout) => Some(layout),
+            Err(Unparsed::Short) if first.len() < chain.len() => {
+                TcpFrameLayout::read(&chain.to_vec()).ok()
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn read(frame: &[u8]) -> Result<TcpFrameLayout, Unparsed> {
         // Only the headers need be there, so each length is checked here rather than by
         // the wire views' `new_checked`, which want the whole packet.
         if frame.len() < ETHERNET_HEADER_LEN + IPV4_HEADER_LEN {
-            return Err(SegmentError::NotTcp);
+            return Err(Unparsed::Short);
         }
         if EthernetFrame::new_unchecked(frame).ethertype() != EtherType::Ipv4 {
-            return Err(SegmentError::NotTcp);
+            return Err(Unparsed::NotTcp);
         }
         let ip = Ipv4Packet::new_unchecked(&frame[ETHERNET_HEADER_LEN..]);
         let ip_header = usize::from(ip.header_len());
@@ -65,17 +92,20 @@ impl TcpFrameLayout {
             || ip.more_frags()
             || ip.frag_offset() != 0
         {
-            return Err(SegmentError::NotTcp);
+            return Err(Unparsed::NotTcp);
         }
         let tcp_start = ETHERNET_HEADER_LEN + ip_header;
         if frame.len() < tcp_start + TCP_HEADER_LEN {
-            return Err(SegmentError::NotTcp);
+            return Err(Unparsed::Short);
         }
         let tcp_header = usize::from(TcpPacket::new_unchecked(&frame[tcp_start..]).header_len());
         let len = tcp_start + tcp_header;
         let end = ETHERNET_HEADER_LEN + usize::from(ip.total_len());
-        if tcp_header < TCP_HEADER_LEN || frame.len() < len || end < len {
-            return Err(SegmentError::NotTcp);
+        if tcp_header < TCP_HEADER_LEN || end < len {
+            return Err(Unparsed::NotTcp);
+        }
+        if frame.len() < len {
+            return Err(Unparsed::Short);
         }
         Ok(TcpFrameLayout { ip_header, tcp_start, len, end })
     }

@@ -399,13 +399,7 @@ impl Tap {
     /// with `segment_size` the segmentation to do.
     fn vnet_header(frame: &IoBufChain, segment_size: u16) -> [u8; VNET_HDR_LEN] {
         let mut header = [0u8; VNET_HDR_LEN];
-        let first = frame.front().map_or(&[][..], |b| &b[..]);
-        let layout = match TcpFrameLayout::parse(first) {
-            Ok(layout) => Ok(layout),
-            // Headers split across buffers (the stack does not do that): look at them whole.
-            Err(_) => TcpFrameLayout::parse(&frame.to_vec()),
-        };
-        let Ok(layout) = layout else { return header };
+        let Some(layout) = TcpFrameLayout::of_chain(frame) else { return header };
         // The legacy header is in the host's byte order (tun without TUNSETVNETLE/BE).
         header[0] = VNET_F_NEEDS_CSUM;
         header[6..8].copy_from_slice(&(layout.tcp_start as u16).to_ne_bytes());
